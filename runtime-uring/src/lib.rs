@@ -1,0 +1,5 @@
+//! Weft adapter over Linux io_uring.
+//!
+//! This crate is a placeholder in the workspace: it is filled in by the runtime,
+//! conformance and benchmark issues. It exposes nothing yet.
+#![forbid(unsafe_code)]
