@@ -7,3 +7,6 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+pub mod auth;
+pub mod integrity;
