@@ -5,8 +5,17 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod auth;
+pub mod config;
+pub mod error;
 pub mod integrity;
+pub mod time;
+pub mod varint;
+pub mod wire;
+
+pub use config::{Config, OverflowPolicy, Priority, Role};
+pub use error::{Error, ErrorCode, InvalidKind};
+pub use time::Instant;

@@ -1,0 +1,177 @@
+//! Connection configuration: every limit, with its default.
+
+use crate::wire::params::{Params, CAPS_V1};
+use core::time::Duration;
+
+#[cfg(feature = "alloc")]
+use alloc::sync::Arc;
+
+/// Which end of the connection this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Opens the connection and sends the first HELLO.
+    Client,
+    /// Accepts the connection.
+    Server,
+}
+
+/// Transmit priority of a message, request, response or publication. Control frames
+/// (heartbeats, window updates, close) always go before all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Sent before everything else.
+    Urgent = 0,
+    /// Before normal traffic.
+    High = 1,
+    /// The default.
+    #[default]
+    Normal = 2,
+    /// Bulk traffic.
+    Low = 3,
+}
+
+impl Priority {
+    /// Number of levels.
+    pub const LEVELS: usize = 4;
+}
+
+/// How a subscription behaves when its subscriber falls behind (the server applies it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Publishers are held back until the subscriber catches up.
+    #[default]
+    Wait = 0,
+    /// The oldest queued message is dropped and counted.
+    DropOldest = 1,
+    /// The new message is dropped and counted.
+    DropNewest = 2,
+    /// The subscriber is disconnected with `SLOW_CONSUMER`.
+    Disconnect = 3,
+}
+
+impl OverflowPolicy {
+    /// From its wire code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => Self::Wait,
+            1 => Self::DropOldest,
+            2 => Self::DropNewest,
+            3 => Self::Disconnect,
+            _ => return None,
+        })
+    }
+}
+
+/// The authenticator a configuration holds.
+#[cfg(feature = "alloc")]
+pub type AuthHandle = Arc<dyn crate::auth::Authenticator>;
+/// The authenticator a configuration holds.
+#[cfg(not(feature = "alloc"))]
+pub type AuthHandle = &'static dyn crate::auth::Authenticator;
+
+/// Configuration of one connection. `Config::default()` is a sensible start; every
+/// bound below is enforced.
+#[derive(Clone)]
+pub struct Config {
+    /// What we announce in our HELLO: our receive limits and capabilities.
+    pub params: Params,
+    /// Pre-shared-key authentication. A server with an authenticator requires every
+    /// client to authenticate; a client with one requires the server to prove the key.
+    pub auth: Option<AuthHandle>,
+    /// The handshake must complete within this time.
+    pub handshake_timeout: Duration,
+    /// A graceful close that has not drained by then is aborted.
+    pub drain_timeout: Duration,
+    /// Requests we may have outstanding (also bounded by the peer's limit).
+    pub max_outstanding_requests: usize,
+    /// Bytes of frames queued for transmission before sends report `Blocked`.
+    pub max_queued_bytes: usize,
+    /// Bytes a client may send before authentication completes.
+    pub max_preauth_bytes: usize,
+    /// Memory for messages being reassembled from fragments, all together.
+    pub max_reassembly_bytes: usize,
+    /// Control replies (PONGs) queued for a peer that does not read before closing
+    /// with `CONTROL_FLOOD`.
+    pub max_queued_control: usize,
+    /// Stream resets the peer may cause per `reset_interval` before `RESET_FLOOD`.
+    pub max_resets_per_interval: u32,
+    /// The interval for `max_resets_per_interval` and `max_empty_frames_per_interval`.
+    pub reset_interval: Duration,
+    /// Empty frames (no payload where one is expected) the peer may send per interval.
+    pub max_empty_frames_per_interval: u32,
+    /// Credit (messages) each subscription is given, and re-granted as it is consumed.
+    pub subscription_credit: u32,
+    /// Stream buffer limits (send buffer per stream, window growth bounds).
+    pub max_stream_send_buffer: usize,
+    /// Upper bound for per-stream receive-window auto-tuning.
+    pub max_stream_window: u32,
+    /// Upper bound for connection receive-window auto-tuning.
+    pub max_conn_window: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let params = Params {
+            capabilities: CAPS_V1,
+            heartbeat_ms: 5_000,
+            idle_timeout_ms: 30_000,
+            ..Params::default()
+        };
+        Config {
+            params,
+            auth: None,
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+            max_outstanding_requests: 256,
+            max_queued_bytes: 1 << 20,
+            max_preauth_bytes: 64 << 10,
+            max_reassembly_bytes: (16 << 20) + (64 << 10),
+            max_queued_control: 64,
+            max_resets_per_interval: 200,
+            reset_interval: Duration::from_secs(1),
+            max_empty_frames_per_interval: 1_000,
+            subscription_credit: 256,
+            max_stream_send_buffer: 256 << 10,
+            max_stream_window: 16 << 20,
+            max_conn_window: 32 << 20,
+        }
+    }
+}
+
+impl core::fmt::Debug for Config {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Config")
+            .field("params", &self.params)
+            .field("auth", &self.auth.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_outstanding_requests", &self.max_outstanding_requests)
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A small deterministic generator (SplitMix64): the core's only source of
+/// "randomness", seeded by the caller so runs are reproducible.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
