@@ -12,7 +12,10 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod integrity;
+#[cfg(feature = "alloc")]
+pub mod router;
 pub mod time;
+pub mod topic;
 pub mod varint;
 pub mod wire;
 
