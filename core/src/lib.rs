@@ -7,3 +7,5 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+#[cfg(feature = "alloc")]
+pub mod stream;
