@@ -14,6 +14,8 @@ pub mod error;
 pub mod integrity;
 #[cfg(feature = "alloc")]
 pub mod router;
+#[cfg(feature = "alloc")]
+pub mod stream;
 pub mod time;
 pub mod topic;
 pub mod varint;
