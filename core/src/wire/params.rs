@@ -54,7 +54,7 @@ pub struct Params {
     pub capabilities: u64,
     /// Largest record payload accepted, [`super::record::MIN_MAX_PAYLOAD`]..=65535.
     pub max_record_size: u64,
-    /// Largest frame accepted, 64..=`max_record_size`.
+    /// Largest frame accepted, 1024..=`max_record_size`.
     pub max_frame_size: u64,
     /// Largest message accepted after reassembly.
     pub max_message_size: u64,
@@ -184,7 +184,7 @@ impl Params {
         let rec = self.max_record_size;
         let ok = (super::record::MIN_MAX_PAYLOAD as u64..=super::record::MAX_PAYLOAD as u64)
             .contains(&rec)
-            && (64..=rec).contains(&self.max_frame_size)
+            && (super::record::MIN_MAX_PAYLOAD as u64..=rec).contains(&self.max_frame_size)
             && self.max_message_size >= 1
             && self.max_message_size <= 1 << 40
             && self.initial_stream_window <= 1 << 31

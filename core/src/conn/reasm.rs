@@ -1,0 +1,187 @@
+//! Reassembly of fragmented frames, within the configured memory.
+
+use crate::error::ErrorCode;
+use crate::wire::frame::{self, FRAG_FIRST, FRAG_LAST};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// Frame kinds that may be fragmented.
+fn fragmentable(t: u8) -> bool {
+    matches!(
+        t,
+        frame::ty::MESSAGE
+            | frame::ty::REQUEST
+            | frame::ty::RESPONSE
+            | frame::ty::PUBLISH
+            | frame::ty::DELIVER
+    )
+}
+
+#[derive(Debug)]
+struct Partial {
+    total: usize,
+    buf: Vec<u8>,
+}
+
+/// Frames being reassembled, keyed by fragment id.
+#[derive(Debug)]
+pub(crate) struct Reassembly {
+    partial: BTreeMap<u64, Partial>,
+    /// Sum of the announced totals of everything in progress.
+    reserved: usize,
+    max_message: usize,
+    max_concurrent: usize,
+    max_memory: usize,
+}
+
+impl Reassembly {
+    pub(crate) fn new(max_message: usize, max_concurrent: usize, max_memory: usize) -> Self {
+        Reassembly {
+            partial: BTreeMap::new(),
+            reserved: 0,
+            max_message,
+            max_concurrent,
+            max_memory,
+        }
+    }
+
+    /// Bytes reserved by reassemblies in progress.
+    pub(crate) fn memory(&self) -> usize {
+        self.reserved
+    }
+
+    /// Takes one fragment; returns the complete inner frame when this was the last.
+    pub(crate) fn on_fragment(
+        &mut self,
+        frag_id: u64,
+        flags: u8,
+        total_len: u64,
+        data: &[u8],
+    ) -> Result<Option<Bytes>, ErrorCode> {
+        if flags & FRAG_FIRST != 0 {
+            if self.partial.contains_key(&frag_id) {
+                return Err(ErrorCode::PROTOCOL_ERROR);
+            }
+            // Every limit is checked from the announced length, before allocating.
+            let total = usize::try_from(total_len).map_err(|_| ErrorCode::MESSAGE_TOO_LARGE)?;
+            if total > self.max_message {
+                return Err(ErrorCode::MESSAGE_TOO_LARGE);
+            }
+            if self.partial.len() >= self.max_concurrent
+                || self.reserved.saturating_add(total) > self.max_memory
+            {
+                return Err(ErrorCode::FRAGMENT_LIMIT);
+            }
+            if data.is_empty() || !fragmentable(data[0]) {
+                return Err(ErrorCode::PROTOCOL_ERROR);
+            }
+            self.reserved += total;
+            self.partial.insert(
+                frag_id,
+                Partial {
+                    total,
+                    buf: Vec::new(),
+                },
+            );
+        }
+        let p = self
+            .partial
+            .get_mut(&frag_id)
+            .ok_or(ErrorCode::PROTOCOL_ERROR)?;
+        if p.buf.len() + data.len() > p.total {
+            return Err(ErrorCode::PROTOCOL_ERROR);
+        }
+        // Grow by what actually arrived; the reservation already bounds the total.
+        p.buf.extend_from_slice(data);
+        if flags & FRAG_LAST == 0 {
+            return Ok(None);
+        }
+        let p = self.partial.remove(&frag_id).expect("present");
+        self.reserved -= p.total;
+        if p.buf.len() != p.total {
+            return Err(ErrorCode::PROTOCOL_ERROR);
+        }
+        // The inner frame must be exactly one whole frame.
+        let (t, body, hdr) = frame::decode_header(&p.buf).map_err(|_| ErrorCode::PROTOCOL_ERROR)?;
+        if !fragmentable(t) || hdr + body != p.buf.len() {
+            return Err(ErrorCode::PROTOCOL_ERROR);
+        }
+        Ok(Some(Bytes::from(p.buf)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::frame::Frame;
+
+    fn inner(payload: &[u8]) -> Vec<u8> {
+        let f = Frame::Message { payload };
+        let mut v = alloc::vec![0u8; f.encoded_len()];
+        f.encode(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn reassembles_interleaved() {
+        let mut r = Reassembly::new(1 << 20, 4, 1 << 21);
+        let a = inner(&[1; 3000]);
+        let b = inner(&[2; 2000]);
+        assert_eq!(
+            r.on_fragment(1, FRAG_FIRST, a.len() as u64, &a[..1000]),
+            Ok(None)
+        );
+        assert_eq!(
+            r.on_fragment(2, FRAG_FIRST, b.len() as u64, &b[..1500]),
+            Ok(None)
+        );
+        assert_eq!(r.on_fragment(1, 0, 0, &a[1000..2000]), Ok(None));
+        let done_b = r.on_fragment(2, FRAG_LAST, 0, &b[1500..]).unwrap().unwrap();
+        assert_eq!(&done_b[..], &b[..]);
+        let done_a = r.on_fragment(1, FRAG_LAST, 0, &a[2000..]).unwrap().unwrap();
+        assert_eq!(&done_a[..], &a[..]);
+        assert_eq!(r.memory(), 0);
+    }
+
+    #[test]
+    fn limits_checked_before_allocation() {
+        let mut r = Reassembly::new(1000, 1, 5000);
+        let a = inner(&[1; 10]);
+        assert_eq!(
+            r.on_fragment(1, FRAG_FIRST, 1001, &a),
+            Err(ErrorCode::MESSAGE_TOO_LARGE)
+        );
+        assert_eq!(
+            r.on_fragment(1, FRAG_FIRST, u64::MAX, &a),
+            Err(ErrorCode::MESSAGE_TOO_LARGE)
+        );
+        assert_eq!(r.on_fragment(1, FRAG_FIRST, 500, &a[..3]), Ok(None));
+        assert_eq!(
+            r.on_fragment(2, FRAG_FIRST, 500, &a[..3]),
+            Err(ErrorCode::FRAGMENT_LIMIT)
+        );
+        assert_eq!(
+            r.on_fragment(1, FRAG_FIRST, 500, &a[..3]),
+            Err(ErrorCode::PROTOCOL_ERROR)
+        );
+        assert_eq!(r.on_fragment(9, 0, 0, &a), Err(ErrorCode::PROTOCOL_ERROR));
+    }
+
+    #[test]
+    fn length_mismatch_and_bad_inner() {
+        let mut r = Reassembly::new(1 << 20, 4, 1 << 21);
+        let a = inner(&[1; 100]);
+        r.on_fragment(1, FRAG_FIRST, a.len() as u64 + 1, &a[..50])
+            .unwrap();
+        assert_eq!(
+            r.on_fragment(1, FRAG_LAST, 0, &a[50..]),
+            Err(ErrorCode::PROTOCOL_ERROR)
+        );
+        let ping = [frame::ty::PING, 8, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            r.on_fragment(2, FRAG_FIRST | FRAG_LAST, 10, &ping),
+            Err(ErrorCode::PROTOCOL_ERROR)
+        );
+    }
+}

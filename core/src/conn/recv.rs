@@ -1,0 +1,574 @@
+//! The receive path: preface and records in, and every frame's handler
+//! ([`Connection::on_frame`]).
+
+use super::handshake::Refusal;
+use super::{Connection, Event, Outcome, Phase, ServerSub, Side, EVENT_SOFT_CAP};
+use crate::config::{OverflowPolicy, Role};
+use crate::error::ErrorCode;
+use crate::stream::{StreamEvent, StreamProtoError};
+use crate::time::Instant;
+use crate::wire::frame::{self, Frame, FrameError, Status};
+use crate::wire::params::{CAP_PUBSUB, CAP_STREAMS};
+use crate::wire::preface::{self, Preface, PrefaceError};
+use crate::wire::record;
+use bytes::Bytes;
+use core::time::Duration;
+
+impl Connection {
+    /// Processes buffered input until it runs out or enough events are queued.
+    /// Each step consumes at least one frame or record, so the work is bounded by
+    /// the input.
+    pub(super) fn process(&mut self, now: Instant) {
+        while self.events.len() < EVENT_SOFT_CAP {
+            if matches!(self.phase, Phase::Failing | Phase::Closed) {
+                return;
+            }
+            if let Some(fb) = self.replay.pop_front() {
+                self.dispatch(now, fb);
+                continue;
+            }
+            if self.record_pos < self.record.len() {
+                self.next_frame_in_record(now);
+                continue;
+            }
+            if !self.next_record(now) {
+                break;
+            }
+        }
+        self.drain_stream_events();
+        self.check_drained(now);
+    }
+
+    /// Reads the preface or the next verified record from the buffer.
+    fn next_record(&mut self, now: Instant) -> bool {
+        if self.peer_preface.is_none() {
+            match Preface::parse(&self.rx) {
+                None => return false,
+                Some(Err(_)) => {
+                    self.fail(now, ErrorCode::BAD_PREFACE, "not a weft peer");
+                    return false;
+                }
+                Some(Ok(p)) => {
+                    let _ = self.rx.split_to(preface::LEN);
+                    match self.local_preface.negotiate(&p) {
+                        Ok(v) => self.version = v,
+                        Err(PrefaceError::NoCommonVersion | PrefaceError::BadMagic) => {
+                            self.fail(now, ErrorCode::UNSUPPORTED_VERSION, "no common version");
+                            return false;
+                        }
+                    }
+                    if self.role == Role::Server {
+                        use zerocopy::IntoBytes;
+                        self.transcript.update(p.as_bytes());
+                    }
+                    self.peer_preface = Some(p);
+                    return true;
+                }
+            }
+        }
+        // Records without a CRC are accepted only once integrity was negotiated off.
+        let require = !self.integrity_off();
+        let max = self.config.params.max_record_size as usize;
+        match record::parse(&self.rx, max, require) {
+            Ok(None) => false,
+            Ok(Some(info)) => {
+                let rec = self.rx.split_to(info.total_len).freeze();
+                self.record = rec.slice(info.payload_start..info.payload_start + info.payload_len);
+                self.record_pos = 0;
+                self.stats.records_received += 1;
+                true
+            }
+            Err(code) => {
+                self.fail(now, code, "bad record");
+                false
+            }
+        }
+    }
+
+    fn next_frame_in_record(&mut self, now: Instant) {
+        let rest = &self.record[self.record_pos..];
+        let (_, len, hdr) = match frame::decode_header(rest) {
+            Ok(h) => h,
+            // Frames never span records.
+            Err(FrameError::Incomplete) => {
+                return self.fail(now, ErrorCode::PROTOCOL_ERROR, "frame crosses record");
+            }
+            Err(FrameError::Fatal(code)) => return self.fail(now, code, "bad frame header"),
+        };
+        let total = hdr.saturating_add(len);
+        if total > self.config.params.max_frame_size as usize {
+            return self.fail(now, ErrorCode::FRAME_TOO_LARGE, "frame too large");
+        }
+        if total > rest.len() {
+            return self.fail(now, ErrorCode::PROTOCOL_ERROR, "frame crosses record");
+        }
+        let fb = self.record.slice(self.record_pos..self.record_pos + total);
+        self.record_pos += total;
+        self.on_frame(now, fb);
+    }
+
+    /// Routes a frame according to the phase: handshake frames first, buffering of
+    /// the client's pipelined frames until its proof, then normal dispatch.
+    fn on_frame(&mut self, now: Instant, fb: Bytes) {
+        self.stats.frames_received += 1;
+        let t = fb[0];
+        match self.phase {
+            Phase::Handshake => self.on_handshake_frame(now, fb),
+            Phase::AwaitAuth if t == frame::ty::AUTH || t == frame::ty::CLOSE => {
+                self.dispatch(now, fb)
+            }
+            Phase::AwaitAuth => {
+                self.preauth_bytes += fb.len();
+                if self.preauth_bytes > self.config.max_preauth_bytes {
+                    return self.fail(
+                        now,
+                        ErrorCode::PREAUTH_LIMIT,
+                        "too much before authentication",
+                    );
+                }
+                self.preauth.push_back(fb);
+            }
+            _ => self.dispatch(now, fb),
+        }
+    }
+
+    fn on_handshake_frame(&mut self, now: Instant, fb: Bytes) {
+        let (t, _, hdr) = match frame::decode_header(&fb) {
+            Ok(h) => h,
+            Err(_) => return self.fail(now, ErrorCode::PROTOCOL_ERROR, "bad frame"),
+        };
+        let body = fb.slice(hdr..);
+        let f = match Frame::decode(t, &body) {
+            Ok(f) => f,
+            Err(code) => return self.fail(now, code, "bad frame"),
+        };
+        let r: Result<(), Refusal> = match (self.role, f) {
+            (
+                Role::Server,
+                Frame::ClientHello {
+                    params,
+                    auth_scheme,
+                    key_id,
+                    ..
+                },
+            ) => self.on_client_hello(now, &fb, params, auth_scheme, key_id),
+            (
+                Role::Client,
+                Frame::ServerHello {
+                    nonce,
+                    params,
+                    auth_scheme,
+                    proof,
+                    ..
+                },
+            ) => self.on_server_hello(now, nonce, params, auth_scheme, proof),
+            (_, Frame::Close { code, reason, .. }) => {
+                self.on_peer_close_error(code, reason);
+                Ok(())
+            }
+            _ => Err((ErrorCode::PROTOCOL_ERROR, "expected hello")),
+        };
+        if let Err((code, reason)) = r {
+            self.fail(now, code, reason);
+        }
+    }
+
+    fn on_peer_close_error(&mut self, code: ErrorCode, reason: &str) {
+        self.close_received = true;
+        self.set_reason(reason);
+        self.first_close.get_or_insert((code, Side::Peer));
+        self.enter_closed(super::CloseInfo {
+            code,
+            initiator: Side::Peer,
+            kind: super::CloseKind::Error,
+        });
+    }
+
+    /// Counts a frame that carries nothing; true if the peer is flooding.
+    fn empty_frame(&mut self, now: Instant) -> bool {
+        let limit = self.config.max_empty_frames_per_interval;
+        let interval = self.config.reset_interval;
+        if self.empties.hit(now, interval, limit) {
+            self.fail(now, ErrorCode::EMPTY_FRAME_FLOOD, "too many empty frames");
+            return true;
+        }
+        false
+    }
+
+    /// Every frame's handler once the handshake is done.
+    fn dispatch(&mut self, now: Instant, fb: Bytes) {
+        let (t, _, hdr) = match frame::decode_header(&fb) {
+            Ok(h) => h,
+            Err(_) => return self.fail(now, ErrorCode::PROTOCOL_ERROR, "bad frame"),
+        };
+        let f = match Frame::decode(t, &fb[hdr..]) {
+            Ok(f) => f,
+            Err(code) => return self.fail(now, code, "bad frame"),
+        };
+        if let Err((code, reason)) = self.handle(now, &fb, f) {
+            self.fail(now, code, reason);
+        }
+    }
+
+    fn handle(&mut self, now: Instant, fb: &Bytes, f: Frame<'_>) -> Result<(), Refusal> {
+        let client = self.role == Role::Client;
+        let pe = (ErrorCode::PROTOCOL_ERROR, "unexpected frame");
+        match f {
+            Frame::ClientHello { .. } | Frame::ServerHello { .. } => return Err(pe),
+            Frame::Auth { proof } => {
+                if self.phase != Phase::AwaitAuth {
+                    return Err(pe);
+                }
+                return self.on_auth(now, proof);
+            }
+            Frame::Ping { token } => {
+                if self.pongs_queued >= self.config.max_queued_control {
+                    return Err((ErrorCode::CONTROL_FLOOD, "too many pings"));
+                }
+                self.pongs_queued += 1;
+                self.tx.control.push(&Frame::Pong { token });
+            }
+            Frame::Pong { token } => {
+                if let Some((t, sent)) = self.ping_out {
+                    if t == token {
+                        self.ping_out = None;
+                        self.rtt_sample(now.saturating_duration_since(sent));
+                    }
+                }
+            }
+            Frame::Close {
+                code,
+                last_request_id,
+                reason,
+            } => self.on_peer_close(now, code, last_request_id, reason),
+            Frame::Message { payload } => {
+                if payload.is_empty() && self.empty_frame(now) {
+                    return Ok(());
+                }
+                self.stats.messages_received += 1;
+                let data = self.new_data_id();
+                self.push_event(Event::Message { data }, Some(fb.clone()));
+            }
+            Frame::Request { id, timeout_ms, .. } => {
+                self.stats.messages_received += 1;
+                if id <= self.max_peer_req {
+                    return Err((ErrorCode::PROTOCOL_ERROR, "request id not increasing"));
+                }
+                self.max_peer_req = id;
+                // After our graceful CLOSE, requests above the id we announced are
+                // not processed; the peer reports them as not processed.
+                if self.close_sent && id > self.our_last_request {
+                    return Ok(());
+                }
+                if self.in_reqs.len() as u64 >= self.config.params.max_concurrent_requests {
+                    return Err((ErrorCode::REQUEST_LIMIT, "too many requests"));
+                }
+                let deadline = (timeout_ms > 0).then(|| now + Duration::from_millis(timeout_ms));
+                if let Some(d) = deadline {
+                    self.in_deadlines.insert((d, id));
+                }
+                self.in_reqs.insert(id, deadline);
+                let data = self.new_data_id();
+                self.push_event(Event::Request { id, deadline, data }, Some(fb.clone()));
+            }
+            Frame::Response { id, status, .. } => {
+                self.stats.messages_received += 1;
+                if id == 0 || id >= self.next_req_id {
+                    return Err((ErrorCode::PROTOCOL_ERROR, "response to unknown request"));
+                }
+                let Some(r) = self.out_reqs.remove(&id) else {
+                    return Ok(()); // late: cancelled or timed out here
+                };
+                if let Some(d) = r.deadline {
+                    self.out_deadlines.remove(&(d, id));
+                }
+                let outcome = match status {
+                    Status::Ok => Outcome::Ok,
+                    Status::Error { code, .. } => Outcome::Error(code),
+                    Status::NoResponder => Outcome::NoResponder,
+                    Status::DeadlineExceeded => Outcome::DeadlineExceeded,
+                    Status::Cancelled => Outcome::Cancelled,
+                };
+                let data = self.new_data_id();
+                self.push_event(
+                    Event::Response {
+                        id,
+                        outcome,
+                        data: Some(data),
+                    },
+                    Some(fb.clone()),
+                );
+            }
+            Frame::Cancel { id } => {
+                if self.in_reqs.remove(&id).is_some() {
+                    self.in_deadlines.retain(|&(_, i)| i != id);
+                    self.push_event(Event::RequestCancelled { id }, None);
+                }
+            }
+            Frame::Subscribe {
+                sub_id,
+                policy,
+                credit,
+                filter,
+                group,
+            } => {
+                if client || !self.cap(CAP_PUBSUB) {
+                    return Err(pe);
+                }
+                let policy = OverflowPolicy::from_code(policy).ok_or(pe)?;
+                let filter = core::str::from_utf8(filter).map_err(|_| pe)?;
+                let group = core::str::from_utf8(group).map_err(|_| pe)?;
+                let bad = (ErrorCode::PROTOCOL_ERROR, "bad filter");
+                crate::topic::validate_filter(filter).map_err(|_| bad)?;
+                if !group.is_empty() {
+                    crate::topic::validate_queue_group(group).map_err(|_| bad)?;
+                }
+                if sub_id <= self.max_peer_sub {
+                    return Err((ErrorCode::PROTOCOL_ERROR, "subscription id not increasing"));
+                }
+                self.max_peer_sub = sub_id;
+                if self.server_subs.len() as u64 >= self.config.params.max_subscriptions {
+                    return Err((ErrorCode::SUBSCRIPTION_LIMIT, "too many subscriptions"));
+                }
+                let credit = u32::try_from(credit).unwrap_or(u32::MAX);
+                self.server_subs.insert(sub_id, ServerSub { credit });
+                let data = self.new_data_id();
+                self.push_event(
+                    Event::Subscribed {
+                        sub_id,
+                        policy,
+                        credit,
+                        data,
+                    },
+                    Some(fb.clone()),
+                );
+            }
+            Frame::Unsubscribe { sub_id } => {
+                if client || !self.cap(CAP_PUBSUB) {
+                    return Err(pe);
+                }
+                if self.server_subs.remove(&sub_id).is_some() {
+                    self.push_event(Event::Unsubscribed { sub_id }, None);
+                }
+            }
+            Frame::SubCredit { sub_id, increment } => {
+                if client || !self.cap(CAP_PUBSUB) {
+                    return Err(pe);
+                }
+                if increment == 0 && self.empty_frame(now) {
+                    return Ok(());
+                }
+                if let Some(s) = self.server_subs.get_mut(&sub_id) {
+                    let inc = u32::try_from(increment).unwrap_or(u32::MAX);
+                    s.credit = s.credit.saturating_add(inc);
+                    self.push_event(
+                        Event::Credit {
+                            sub_id,
+                            increment: inc,
+                        },
+                        None,
+                    );
+                }
+            }
+            Frame::Publish { topic, .. } => {
+                if client || !self.cap(CAP_PUBSUB) {
+                    return Err(pe);
+                }
+                let ok = core::str::from_utf8(topic)
+                    .ok()
+                    .is_some_and(|t| crate::topic::validate_topic(t).is_ok());
+                if !ok {
+                    return Err((ErrorCode::PROTOCOL_ERROR, "bad topic"));
+                }
+                self.stats.messages_received += 1;
+                let data = self.new_data_id();
+                self.push_event(Event::Published { data }, Some(fb.clone()));
+            }
+            Frame::Deliver { sub_id, .. } => {
+                if !client || !self.cap(CAP_PUBSUB) {
+                    return Err(pe);
+                }
+                if sub_id == 0 || sub_id >= self.next_sub_id {
+                    return Err((
+                        ErrorCode::PROTOCOL_ERROR,
+                        "delivery to unknown subscription",
+                    ));
+                }
+                self.stats.messages_received += 1;
+                let Some(s) = self.client_subs.get_mut(&sub_id) else {
+                    return Ok(()); // unsubscribed while in flight
+                };
+                if s.credit == 0 {
+                    return Err((ErrorCode::FLOW_CONTROL_ERROR, "delivery beyond credit"));
+                }
+                s.credit -= 1;
+                s.consumed += 1;
+                // Re-grant once half the window is used, so the server never stalls
+                // on a subscriber that keeps up.
+                if s.consumed * 2 >= s.window {
+                    let inc = s.consumed;
+                    s.credit += inc;
+                    s.consumed = 0;
+                    self.tx.control.push(&Frame::SubCredit {
+                        sub_id,
+                        increment: u64::from(inc),
+                    });
+                }
+                let data = self.new_data_id();
+                self.push_event(Event::Delivery { sub_id, data }, Some(fb.clone()));
+            }
+            Frame::SubDropped { sub_id, total } => {
+                if !client || !self.cap(CAP_PUBSUB) {
+                    return Err(pe);
+                }
+                if self.client_subs.contains_key(&sub_id) {
+                    let prev = self.dropped_reported.insert(sub_id, total).unwrap_or(0);
+                    self.stats.dropped += total.saturating_sub(prev);
+                    self.push_event(Event::Dropped { sub_id, total }, None);
+                }
+            }
+            Frame::WindowUpdate { id, increment } => {
+                if increment == 0 && self.empty_frame(now) {
+                    return Ok(());
+                }
+                let s = self.streams_or(pe)?;
+                s.on_window_update(id, increment).map_err(stream_proto)?;
+            }
+            Frame::StreamData { id, flags, data } => {
+                if data.is_empty() && flags == 0 && self.empty_frame(now) {
+                    return Ok(());
+                }
+                let payload = fb.slice_ref(data);
+                let s = self.streams_or(pe)?;
+                s.on_data(
+                    id,
+                    flags & frame::STREAM_OPEN != 0,
+                    flags & frame::STREAM_FIN != 0,
+                    payload,
+                    now.as_micros(),
+                )
+                .map_err(stream_proto)?;
+            }
+            Frame::StreamReset { id, code } => {
+                let limit = self.config.max_resets_per_interval;
+                let interval = self.config.reset_interval;
+                if self.resets.hit(now, interval, limit) {
+                    return Err((ErrorCode::RESET_FLOOD, "too many stream resets"));
+                }
+                let s = self.streams_or(pe)?;
+                s.on_reset(id, code).map_err(stream_proto)?;
+            }
+            Frame::Fragment {
+                frag_id,
+                flags,
+                total_len,
+                data,
+            } => {
+                let done = self
+                    .reasm
+                    .on_fragment(frag_id, flags, total_len, data)
+                    .map_err(|c| (c, "bad fragment"))?;
+                if let Some(inner) = done {
+                    // The inner frame is one of the fragmentable kinds, never a
+                    // FRAGMENT, so this recursion is one level deep.
+                    self.stats.frames_received += 1;
+                    self.dispatch(now, inner);
+                }
+            }
+            Frame::Extension { .. } => {
+                self.empty_frame(now);
+            }
+        }
+        Ok(())
+    }
+
+    fn streams_or(&mut self, e: Refusal) -> Result<&mut crate::stream::Streams, Refusal> {
+        if !self.cap(CAP_STREAMS) {
+            return Err(e);
+        }
+        self.streams.as_mut().ok_or(e)
+    }
+
+    /// Moves the stream component's events into the connection's queue.
+    pub(super) fn drain_stream_events(&mut self) {
+        let Some(s) = self.streams.as_mut() else {
+            return;
+        };
+        while let Some(e) = s.poll_event() {
+            let ev = match e {
+                StreamEvent::Opened(id) => Event::StreamOpened(id),
+                StreamEvent::Readable(id) | StreamEvent::Finished(id) => Event::StreamReadable(id),
+                StreamEvent::Writable(id) => Event::StreamWritable(id),
+                StreamEvent::Reset { id, code } => Event::StreamReset { id, code },
+                StreamEvent::Closed(id) => Event::StreamClosed(id),
+            };
+            self.events.push_back((ev, None));
+        }
+    }
+
+    fn rtt_sample(&mut self, sample: Duration) {
+        // RFC 6298 smoothing.
+        match self.srtt {
+            None => {
+                self.srtt = Some(sample);
+                self.rttvar = sample / 2;
+            }
+            Some(srtt) => {
+                let diff = srtt.abs_diff(sample);
+                self.rttvar = (self.rttvar * 3 + diff) / 4;
+                self.srtt = Some((srtt * 7 + sample) / 8);
+            }
+        }
+        self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
+        if let (Some(s), Some(srtt)) = (self.streams.as_mut(), self.srtt) {
+            s.set_rtt(u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX));
+        }
+    }
+
+    fn on_peer_close(&mut self, now: Instant, code: ErrorCode, last_request_id: u64, reason: &str) {
+        if !code.is_graceful() {
+            return self.on_peer_close_error(code, reason);
+        }
+        if self.close_received {
+            return;
+        }
+        self.close_received = true;
+        self.peer_last_request = last_request_id;
+        // Our requests the peer will not process end now, safe to retry.
+        let ids: alloc::vec::Vec<u64> = self
+            .out_reqs
+            .range(last_request_id.saturating_add(1)..)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            if let Some(r) = self.out_reqs.remove(&id) {
+                if let Some(d) = r.deadline {
+                    self.out_deadlines.remove(&(d, id));
+                }
+            }
+            self.push_event(
+                Event::Response {
+                    id,
+                    outcome: Outcome::NotProcessed,
+                    data: None,
+                },
+                None,
+            );
+        }
+        if !self.close_sent {
+            self.first_close = Some((code, Side::Peer));
+            self.set_reason(reason);
+            self.push_event(Event::Draining { code }, None);
+            self.send_close(now, code, "", Side::Peer);
+        }
+        self.check_drained(now);
+    }
+}
+
+fn stream_proto(e: StreamProtoError) -> Refusal {
+    match e {
+        StreamProtoError::FlowControl => (ErrorCode::FLOW_CONTROL_ERROR, "stream flow control"),
+        StreamProtoError::StreamState => (ErrorCode::STREAM_STATE_ERROR, "stream state"),
+        StreamProtoError::StreamLimit => (ErrorCode::STREAM_STATE_ERROR, "stream limit"),
+    }
+}

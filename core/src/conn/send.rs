@@ -1,0 +1,482 @@
+//! The transmit side: queues of encoded frames per priority, large frames sent as
+//! fragments that interleave with small ones, and the scheduler that packs frames into
+//! records in the caller's buffer.
+
+use crate::config::Priority;
+use crate::wire::codec::Writer;
+use crate::wire::frame::{self, Frame, FRAG_FIRST, FRAG_LAST};
+use crate::wire::record;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// Encoded frames, consumed from the front.
+#[derive(Debug, Default)]
+pub(crate) struct FrameQueue {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl FrameQueue {
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `f` encoded; cannot fail (the caller checked the byte bound).
+    pub(crate) fn push(&mut self, f: &Frame<'_>) {
+        let start = self.buf.len();
+        let n = f.encoded_len();
+        self.buf.resize(start + n, 0);
+        let written = f.encode(&mut self.buf[start..]);
+        debug_assert_eq!(written, Some(n));
+    }
+
+    /// Length of the next frame.
+    fn peek_len(&self) -> Option<usize> {
+        let (_, body, hdr) = frame::decode_header(&self.buf[self.head..]).ok()?;
+        Some(hdr + body)
+    }
+
+    fn pop_into(&mut self, out: &mut [u8]) -> usize {
+        let n = self.peek_len().unwrap_or(0);
+        out[..n].copy_from_slice(&self.buf[self.head..self.head + n]);
+        self.head += n;
+        // Compact once the consumed part dominates, so memory follows the queue length.
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head > 4096 && self.head * 2 > self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+        n
+    }
+}
+
+/// A frame too large for the peer's max frame size, sent as FRAGMENT frames.
+#[derive(Debug)]
+struct Bulk {
+    frag_id: u64,
+    /// The inner frame's type, length and fields before the payload.
+    prefix: Vec<u8>,
+    payload: Bytes,
+    /// Bytes of `prefix ‖ payload` already sent.
+    sent: usize,
+}
+
+impl Bulk {
+    fn total(&self) -> usize {
+        self.prefix.len() + self.payload.len()
+    }
+}
+
+/// One priority level: small frames and fragmenting large ones, served round-robin.
+#[derive(Debug, Default)]
+struct Lane {
+    small: FrameQueue,
+    bulk: VecDeque<Bulk>,
+    turn: u8,
+}
+
+/// A source of frames the scheduler asks when a lane is served (streams).
+pub(crate) trait FrameSource {
+    /// Writes one frame of at most `max` bytes into `out`, returning its length.
+    fn next_frame(&mut self, out: &mut [u8], max: usize) -> Option<usize>;
+}
+
+/// All queued output.
+#[derive(Debug, Default)]
+pub(crate) struct Tx {
+    /// Handshake and control frames: always first.
+    pub(crate) control: FrameQueue,
+    lanes: [Lane; Priority::LEVELS],
+    queued: usize,
+    next_frag_id: u64,
+    pub(crate) frames_sent: u64,
+}
+
+impl Tx {
+    /// Drops everything queued (an error close), keeping the counters.
+    pub(crate) fn clear(&mut self) {
+        let frames_sent = self.frames_sent;
+        *self = Tx::default();
+        self.frames_sent = frames_sent;
+    }
+
+    /// Bytes queued in data lanes.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queued
+    }
+
+    /// True if nothing at all is queued.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.control.is_empty() && self.queued == 0
+    }
+
+    /// Queues a data frame at `prio`. Frames whose encoding exceeds `max_frame` go out
+    /// as fragments; `payload` is the frame's trailing payload, `head` the frame encoded
+    /// with an empty payload so the two can be joined without copying the payload.
+    pub(crate) fn push_data(
+        &mut self,
+        prio: Priority,
+        f: &Frame<'_>,
+        payload: Option<&Bytes>,
+        max_frame: usize,
+    ) {
+        let lane = &mut self.lanes[prio as usize];
+        let n = f.encoded_len();
+        self.queued += n;
+        if n <= max_frame {
+            lane.small.push(f);
+            return;
+        }
+        // Send the header and fields from a small buffer and the payload by reference,
+        // so a large message is never copied into the queue.
+        let (prefix, payload) = match (without_payload(f), payload) {
+            (Some(stripped), Some(p)) => {
+                let mut prefix = Vec::with_capacity(n - p.len());
+                prefix.push(f.ty());
+                let mut lenbuf = [0u8; crate::varint::MAX_LEN];
+                let l = crate::varint::encode(f.body_len() as u64, &mut lenbuf).unwrap_or(0);
+                prefix.extend_from_slice(&lenbuf[..l]);
+                let fields = stripped.body_len();
+                let at = prefix.len();
+                prefix.resize(at + fields, 0);
+                let mut w = Writer::new(&mut prefix[at..]);
+                stripped.encode_body(&mut w);
+                debug_assert_eq!(w.finish(), Some(fields));
+                (prefix, p.clone())
+            }
+            _ => {
+                let mut full = alloc::vec![0u8; n];
+                f.encode(&mut full);
+                (full, Bytes::new())
+            }
+        };
+        self.next_frag_id += 1;
+        lane.bulk.push_back(Bulk {
+            frag_id: self.next_frag_id,
+            prefix,
+            payload,
+            sent: 0,
+        });
+    }
+
+    /// Fills `out` with records of at most `max_record` payload bytes each. Returns
+    /// the bytes written. `streams` supplies stream frames at normal priority.
+    pub(crate) fn fill(
+        &mut self,
+        out: &mut [u8],
+        max_record: usize,
+        max_frame: usize,
+        integrity: bool,
+        streams: &mut dyn FrameSource,
+        data_allowed: bool,
+    ) -> usize {
+        let overhead = record::overhead(integrity);
+        let mut pos = 0;
+        loop {
+            let room = out.len().saturating_sub(pos + overhead).min(max_record);
+            if room == 0 {
+                break;
+            }
+            let start = pos + record::HEADER_LEN;
+            let mut used = 0;
+            while let Some(n) = self.next_frame(
+                &mut out[start + used..start + room],
+                max_frame,
+                streams,
+                data_allowed,
+            ) {
+                used += n;
+                self.frames_sent += 1;
+            }
+            if used == 0 {
+                break;
+            }
+            match record::seal(&mut out[pos..], used, integrity) {
+                Some(n) => pos += n,
+                None => break,
+            }
+        }
+        pos
+    }
+
+    /// Writes the next frame that fits in `out`.
+    fn next_frame(
+        &mut self,
+        out: &mut [u8],
+        max_frame: usize,
+        streams: &mut dyn FrameSource,
+        data_allowed: bool,
+    ) -> Option<usize> {
+        if let Some(n) = self.control.peek_len() {
+            return (n <= out.len()).then(|| self.control.pop_into(out));
+        }
+        if !data_allowed {
+            return None;
+        }
+        for (p, lane) in self.lanes.iter_mut().enumerate() {
+            let has_streams = p == Priority::Normal as usize;
+            let sources = if has_streams { 3 } else { 2 };
+            let mut blocked = false;
+            for k in 0..sources {
+                let which = (lane.turn + k) % sources;
+                let got = match which {
+                    0 => match lane.small.peek_len() {
+                        Some(n) if n <= out.len() => {
+                            let n = lane.small.pop_into(out);
+                            self.queued -= n;
+                            Some(n)
+                        }
+                        Some(_) => {
+                            blocked = true;
+                            None
+                        }
+                        None => None,
+                    },
+                    1 => match write_fragment(&mut lane.bulk, out, max_frame) {
+                        Ok(Some((n, data))) => {
+                            self.queued -= data;
+                            Some(n)
+                        }
+                        Ok(None) => None,
+                        Err(()) => {
+                            blocked = true;
+                            None
+                        }
+                    },
+                    _ => streams.next_frame(out, max_frame.min(out.len())),
+                };
+                if let Some(n) = got {
+                    lane.turn = (which + 1) % sources;
+                    return Some(n);
+                }
+            }
+            // A higher level with pending data that did not fit waits for the next
+            // record rather than letting lower levels overtake it.
+            if blocked {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// The same frame with an empty payload, for the kinds whose payload comes last.
+fn without_payload<'a>(f: &Frame<'a>) -> Option<Frame<'a>> {
+    let empty: &[u8] = &[];
+    Some(match *f {
+        Frame::Message { .. } => Frame::Message { payload: empty },
+        Frame::Request {
+            id,
+            timeout_ms,
+            subject,
+            ..
+        } => Frame::Request {
+            id,
+            timeout_ms,
+            subject,
+            payload: empty,
+        },
+        Frame::Response { id, status, .. } => Frame::Response {
+            id,
+            status,
+            payload: empty,
+        },
+        Frame::Publish { topic, .. } => Frame::Publish {
+            topic,
+            payload: empty,
+        },
+        Frame::Deliver { sub_id, topic, .. } => Frame::Deliver {
+            sub_id,
+            topic,
+            payload: empty,
+        },
+        _ => return None,
+    })
+}
+
+/// Writes one FRAGMENT of the first bulk frame; rotates it to the back so several
+/// large frames share the lane. `Err` if `out` cannot hold a useful fragment.
+fn write_fragment(
+    bulk: &mut VecDeque<Bulk>,
+    out: &mut [u8],
+    max_frame: usize,
+) -> Result<Option<(usize, usize)>, ()> {
+    let Some(b) = bulk.front_mut() else {
+        return Ok(None);
+    };
+    let first = b.sent == 0;
+    let total = b.total();
+    let remaining = total - b.sent;
+    let mut flags = if first { FRAG_FIRST } else { 0 };
+    let limit = out.len().min(max_frame);
+    // Header budget: type, length, id, flags and the total length on the first.
+    let hdr = 1
+        + 3
+        + crate::varint::len(b.frag_id)
+        + 1
+        + if first {
+            crate::varint::len(total as u64)
+        } else {
+            0
+        };
+    if limit <= hdr + 16 {
+        return Err(());
+    }
+    let chunk = remaining.min(limit - hdr);
+    if chunk == remaining {
+        flags |= FRAG_LAST;
+    }
+    // Gather the chunk from prefix ‖ payload.
+    let mut data: Vec<u8>;
+    let slice: &[u8] = if b.sent >= b.prefix.len() {
+        let off = b.sent - b.prefix.len();
+        &b.payload[off..off + chunk]
+    } else {
+        data = Vec::with_capacity(chunk);
+        let p_end = b.prefix.len().min(b.sent + chunk);
+        data.extend_from_slice(&b.prefix[b.sent..p_end]);
+        let rest = chunk - (p_end - b.sent);
+        data.extend_from_slice(&b.payload[..rest]);
+        &data
+    };
+    let f = Frame::Fragment {
+        frag_id: b.frag_id,
+        flags,
+        total_len: total as u64,
+        data: slice,
+    };
+    let n = f.encode(out).ok_or(())?;
+    b.sent += chunk;
+    if flags & FRAG_LAST != 0 {
+        bulk.pop_front();
+    } else if bulk.len() > 1 {
+        let b = bulk.pop_front().expect("non-empty");
+        bulk.push_back(b);
+    }
+    // Account the inner frame's bytes, matching what push_data added.
+    Ok(Some((n, chunk)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::frame::decode_header;
+
+    struct NoStreams;
+    impl FrameSource for NoStreams {
+        fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
+            None
+        }
+    }
+
+    fn frames_in(records: &[u8], integrity: bool) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = records;
+        while !rest.is_empty() {
+            let info = record::parse(rest, 65_535, integrity).unwrap().unwrap();
+            let mut p = &rest[info.payload_start..info.payload_start + info.payload_len];
+            while !p.is_empty() {
+                let (t, len, h) = decode_header(p).unwrap();
+                out.push((t, p[h..h + len].to_vec()));
+                p = &p[h + len..];
+            }
+            rest = &rest[info.total_len..];
+        }
+        out
+    }
+
+    #[test]
+    fn control_first_then_priority_order() {
+        let mut tx = Tx::default();
+        tx.push_data(
+            Priority::Low,
+            &Frame::Message { payload: b"low" },
+            None,
+            16_384,
+        );
+        tx.push_data(
+            Priority::High,
+            &Frame::Message { payload: b"high" },
+            None,
+            16_384,
+        );
+        tx.control.push(&Frame::Ping { token: 1 });
+        let mut buf = [0u8; 256];
+        let n = tx.fill(&mut buf, 65_535, 16_384, true, &mut NoStreams, true);
+        let f = frames_in(&buf[..n], true);
+        assert_eq!(f[0].0, frame::ty::PING);
+        assert_eq!(f[1].1, b"high");
+        assert_eq!(f[2].1, b"low");
+        assert!(tx.is_idle());
+    }
+
+    #[test]
+    fn large_frame_fragments_interleave_with_small() {
+        let mut tx = Tx::default();
+        let big = Bytes::from(alloc::vec![7u8; 5000]);
+        tx.push_data(
+            Priority::Normal,
+            &Frame::Message { payload: &big },
+            Some(&big),
+            1024,
+        );
+        for _ in 0..3 {
+            tx.push_data(
+                Priority::Normal,
+                &Frame::Message { payload: b"s" },
+                None,
+                1024,
+            );
+        }
+        let mut buf = alloc::vec![0u8; 1 << 16];
+        let n = tx.fill(&mut buf, 65_535, 1024, false, &mut NoStreams, true);
+        let f = frames_in(&buf[..n], false);
+        let kinds: Vec<u8> = f.iter().map(|x| x.0).collect();
+        // Small frames appear between fragments rather than after all of them.
+        let first_small = kinds.iter().position(|&t| t == frame::ty::MESSAGE).unwrap();
+        let last_frag = kinds
+            .iter()
+            .rposition(|&t| t == frame::ty::FRAGMENT)
+            .unwrap();
+        assert!(first_small < last_frag, "{kinds:?}");
+        // Reassemble and compare.
+        let mut inner = Vec::new();
+        for (t, body) in &f {
+            if *t == frame::ty::FRAGMENT {
+                match Frame::decode(*t, body).unwrap() {
+                    Frame::Fragment { data, .. } => inner.extend_from_slice(data),
+                    _ => unreachable!(),
+                }
+            }
+        }
+        let (t, len, h) = decode_header(&inner).unwrap();
+        assert_eq!(t, frame::ty::MESSAGE);
+        assert_eq!(&inner[h..h + len], &big[..]);
+        assert!(tx.is_idle());
+        assert!(f.iter().all(|(_, b)| b.len() + 4 <= 1024));
+    }
+
+    #[test]
+    fn small_buffer_writes_nothing_and_keeps_queue() {
+        let mut tx = Tx::default();
+        tx.push_data(
+            Priority::Normal,
+            &Frame::Message { payload: &[1; 100] },
+            None,
+            16_384,
+        );
+        let mut buf = [0u8; 50];
+        assert_eq!(
+            tx.fill(&mut buf, 65_535, 16_384, true, &mut NoStreams, true),
+            0
+        );
+        assert_eq!(tx.queued_bytes(), 102);
+    }
+}
