@@ -503,6 +503,9 @@ impl Connection {
             self.process(now);
         }
         let (ev, bytes) = self.events.pop_front()?;
+        if let Event::Delivery { sub_id, .. } = ev {
+            self.consumed_delivery(sub_id);
+        }
         if let Some(b) = bytes {
             let id = match ev {
                 Event::Message { data }
@@ -518,6 +521,26 @@ impl Connection {
             self.current = Some((id, b));
         }
         Some(ev)
+    }
+
+    /// Credit returns as the application consumes deliveries, not as they arrive,
+    /// so a subscriber that stops polling stops the server instead of being buried.
+    fn consumed_delivery(&mut self, sub_id: u64) {
+        let Some(s) = self.client_subs.get_mut(&sub_id) else {
+            return;
+        };
+        s.consumed += 1;
+        // Re-grant once half the window is used, so a subscriber that keeps up never
+        // waits for credit.
+        if s.consumed * 2 >= s.window {
+            let inc = s.consumed;
+            s.credit += inc;
+            s.consumed = 0;
+            self.tx.control.push(&Frame::SubCredit {
+                sub_id,
+                increment: u64::from(inc),
+            });
+        }
     }
 
     /// Writes bytes to send into `buf`, returning how many; 0 when there is nothing
@@ -563,7 +586,10 @@ impl Connection {
             self.hello_sent = self.peer.is_some() || self.role == Role::Client && self.preface_sent;
         }
         self.stats.bytes_sent += pos as u64;
-        if self.blocked && self.tx.queued_bytes() < self.config.max_queued_bytes / 2 {
+        if self.blocked
+            && self.tx.queued_bytes() - self.tx.queued_bulk() < self.config.max_queued_bytes / 2
+            && self.tx.queued_bulk() < self.config.max_queued_bytes / 2
+        {
             self.blocked = false;
             self.push_event(Event::Writable, None);
         }
@@ -783,8 +809,17 @@ impl Connection {
                 Error::MessageTooLarge
             });
         }
-        let queued = self.tx.queued_bytes();
-        if queued > 0 && queued + n > self.config.max_queued_bytes {
+        // Small frames and fragmenting ones have separate budgets, so a queued large
+        // message never blocks small sends; one large message is always accepted
+        // when none is waiting, which bounds the queue by max_queued_bytes plus one
+        // maximal message.
+        let bulk = self.tx.queued_bulk();
+        let used = if n > max_frame {
+            bulk
+        } else {
+            self.tx.queued_bytes() - bulk
+        };
+        if used > 0 && used + n > self.config.max_queued_bytes {
             self.blocked = true;
             return Err(Error::Blocked);
         }

@@ -402,18 +402,6 @@ impl Connection {
                     return Err((ErrorCode::FLOW_CONTROL_ERROR, "delivery beyond credit"));
                 }
                 s.credit -= 1;
-                s.consumed += 1;
-                // Re-grant once half the window is used, so the server never stalls
-                // on a subscriber that keeps up.
-                if s.consumed * 2 >= s.window {
-                    let inc = s.consumed;
-                    s.credit += inc;
-                    s.consumed = 0;
-                    self.tx.control.push(&Frame::SubCredit {
-                        sub_id,
-                        increment: u64::from(inc),
-                    });
-                }
                 let data = self.new_data_id();
                 self.push_event(Event::Delivery { sub_id, data }, Some(fb.clone()));
             }

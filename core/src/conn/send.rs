@@ -95,6 +95,8 @@ pub(crate) struct Tx {
     pub(crate) control: FrameQueue,
     lanes: [Lane; Priority::LEVELS],
     queued: usize,
+    /// Part of `queued` that belongs to fragmenting (bulk) frames.
+    queued_bulk: usize,
     next_frag_id: u64,
     pub(crate) frames_sent: u64,
 }
@@ -110,6 +112,11 @@ impl Tx {
     /// Bytes queued in data lanes.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.queued
+    }
+
+    /// Bytes of fragmenting frames queued.
+    pub(crate) fn queued_bulk(&self) -> usize {
+        self.queued_bulk
     }
 
     /// True if nothing at all is queued.
@@ -134,6 +141,7 @@ impl Tx {
             lane.small.push(f);
             return;
         }
+        self.queued_bulk += n;
         // Send the header and fields from a small buffer and the payload by reference,
         // so a large message is never copied into the queue.
         let (prefix, payload) = match (without_payload(f), payload) {
@@ -242,6 +250,7 @@ impl Tx {
                     1 => match write_fragment(&mut lane.bulk, out, max_frame) {
                         Ok(Some((n, data))) => {
                             self.queued -= data;
+                            self.queued_bulk -= data;
                             Some(n)
                         }
                         Ok(None) => None,

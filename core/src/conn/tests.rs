@@ -402,3 +402,1072 @@ fn handshake_timeout() {
     collect(&mut c, &mut ev);
     assert_eq!(closed(&ev).unwrap().code, ErrorCode::HANDSHAKE_TIMEOUT);
 }
+
+// ----- requests -----
+
+fn requests_of(ev: &[Got]) -> Vec<(u64, Vec<u8>, Vec<u8>, Option<Instant>)> {
+    ev.iter()
+        .filter_map(|g| match g.ev {
+            Event::Request { id, deadline, .. } => {
+                Some((id, g.subject.clone(), g.payload.clone(), deadline))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn responses_of(ev: &[Got]) -> Vec<(u64, Outcome, Vec<u8>, String)> {
+    ev.iter()
+        .filter_map(|g| match g.ev {
+            Event::Response { id, outcome, .. } => {
+                Some((id, outcome, g.payload.clone(), g.text.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn request_outcomes() {
+    let mut p = Pair::connected();
+    let now = p.now;
+    let a = p
+        .client
+        .request(now, b"a", b"1", None, Priority::Normal)
+        .unwrap();
+    let b = p
+        .client
+        .request(now, b"b", b"2", None, Priority::Normal)
+        .unwrap();
+    let c = p
+        .client
+        .request(now, b"c", b"3", None, Priority::Normal)
+        .unwrap();
+    let d = p
+        .client
+        .request(now, b"d", b"4", None, Priority::Normal)
+        .unwrap();
+    assert_eq!((a, b, c, d), (1, 2, 3, 4));
+    p.drive();
+    let reqs = requests_of(&p.take_server());
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[0].3, None);
+    p.server
+        .respond(1, Outcome::Ok, "", b"one", Priority::Normal)
+        .unwrap();
+    p.server
+        .respond(2, Outcome::Error(4004), "not found", b"", Priority::Normal)
+        .unwrap();
+    p.server
+        .respond(3, Outcome::NoResponder, "", b"", Priority::Normal)
+        .unwrap();
+    p.server
+        .respond(4, Outcome::Cancelled, "", b"", Priority::Normal)
+        .unwrap();
+    assert_eq!(
+        p.server.respond(4, Outcome::Ok, "", b"", Priority::Normal),
+        Err(Error::UnknownId),
+        "answered once only"
+    );
+    p.drive();
+    let r = responses_of(&p.take_client());
+    assert_eq!(r[0], (1, Outcome::Ok, b"one".to_vec(), String::new()));
+    assert_eq!(
+        r[1],
+        (2, Outcome::Error(4004), Vec::new(), "not found".to_string())
+    );
+    assert_eq!(r[2].1, Outcome::NoResponder);
+    assert_eq!(r[3].1, Outcome::Cancelled);
+}
+
+#[test]
+fn deadline_exceeded_locally_and_responder_told() {
+    let mut p = Pair::connected();
+    let id = p
+        .client
+        .request(
+            p.now,
+            b"slow",
+            b"",
+            Some(Duration::from_millis(250)),
+            Priority::Normal,
+        )
+        .unwrap();
+    p.drive();
+    let reqs = requests_of(&p.take_server());
+    assert_eq!(
+        reqs[0].3,
+        Some(p.now + Duration::from_millis(250)),
+        "deadline carried"
+    );
+    p.advance(Duration::from_millis(249));
+    assert!(responses_of(&p.take_client()).is_empty());
+    p.advance(Duration::from_millis(1));
+    assert_eq!(
+        responses_of(&p.take_client())[0].1,
+        Outcome::DeadlineExceeded
+    );
+    assert!(p
+        .take_server()
+        .iter()
+        .any(|g| g.ev == Event::RequestCancelled { id }));
+    // A late answer is ignored, not an error.
+    assert_eq!(
+        p.server.respond(id, Outcome::Ok, "", b"", Priority::Normal),
+        Err(Error::UnknownId)
+    );
+    assert!(p.client.is_established());
+}
+
+#[test]
+fn responder_deadline_forgets_request() {
+    let mut p = Pair::connected();
+    // The server's clock runs ahead of the client's here: its own timer fires.
+    p.client
+        .request(
+            p.now,
+            b"x",
+            b"",
+            Some(Duration::from_secs(1)),
+            Priority::Normal,
+        )
+        .unwrap();
+    p.drive();
+    p.take_server();
+    let t = p.server.poll_timeout().unwrap();
+    p.server
+        .handle_timeout(t.max(p.now + Duration::from_secs(1)));
+    let mut ev = Vec::new();
+    collect(&mut p.server, &mut ev);
+    assert!(ev.iter().any(|g| g.ev == Event::RequestCancelled { id: 1 }));
+}
+
+#[test]
+fn cancel_by_requester() {
+    let mut p = Pair::connected();
+    let id = p
+        .client
+        .request(p.now, b"x", b"", None, Priority::Normal)
+        .unwrap();
+    p.drive();
+    p.take_server();
+    p.client.cancel(id).unwrap();
+    assert_eq!(p.client.cancel(id), Err(Error::UnknownId));
+    p.drive();
+    assert!(p
+        .take_server()
+        .iter()
+        .any(|g| g.ev == Event::RequestCancelled { id }));
+    assert!(responses_of(&p.take_client()).is_empty());
+}
+
+#[test]
+fn outstanding_request_cap_blocks_without_queueing() {
+    let mut cc = Config::default();
+    cc.max_outstanding_requests = 2;
+    let mut p = Pair::new(cc, Config::default());
+    p.drive();
+    p.client
+        .request(p.now, b"a", b"", None, Priority::Normal)
+        .unwrap();
+    p.client
+        .request(p.now, b"a", b"", None, Priority::Normal)
+        .unwrap();
+    let before = p.client.stats();
+    assert_eq!(
+        p.client.request(p.now, b"a", b"", None, Priority::Normal),
+        Err(Error::Blocked)
+    );
+    assert_eq!(p.client.stats(), before, "a refused call changes nothing");
+    p.drive();
+    p.server
+        .respond(1, Outcome::Ok, "", b"", Priority::Normal)
+        .unwrap();
+    p.drive();
+    assert_eq!(
+        p.client.request(p.now, b"a", b"", None, Priority::Normal),
+        Ok(3),
+        "room again after a response"
+    );
+}
+
+#[test]
+fn request_limit_against_hostile_peer() {
+    let mut sc = Config::default();
+    sc.params.max_concurrent_requests = 2;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    let frames: Vec<Frame<'_>> = (1..=3)
+        .map(|id| Frame::Request {
+            id,
+            timeout_ms: 0,
+            subject: b"s",
+            payload: b"",
+        })
+        .collect();
+    p.inject_to_server(&frames);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::REQUEST_LIMIT
+    );
+    assert_eq!(
+        closed(&p.take_client()).unwrap().code,
+        ErrorCode::REQUEST_LIMIT
+    );
+}
+
+#[test]
+fn request_ids_must_increase() {
+    let mut p = Pair::connected();
+    let f = Frame::Request {
+        id: 5,
+        timeout_ms: 0,
+        subject: b"s",
+        payload: b"",
+    };
+    p.inject_to_server(&[f, f]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::PROTOCOL_ERROR
+    );
+}
+
+// ----- one-way messages, priorities, fragmentation -----
+
+#[test]
+fn messages_in_priority_order() {
+    let mut p = Pair::connected();
+    p.client.send_message(b"low", Priority::Low).unwrap();
+    p.client.send_message(b"normal", Priority::Normal).unwrap();
+    p.client.send_message(b"urgent", Priority::Urgent).unwrap();
+    p.client.send_message(b"high", Priority::High).unwrap();
+    p.drive();
+    let got: Vec<Vec<u8>> = p.take_server().into_iter().map(|g| g.payload).collect();
+    assert_eq!(
+        got,
+        vec![
+            b"urgent".to_vec(),
+            b"high".to_vec(),
+            b"normal".to_vec(),
+            b"low".to_vec()
+        ]
+    );
+    assert_eq!(p.server.stats().messages_received, 4);
+    assert_eq!(p.client.stats().messages_sent, 4);
+}
+
+#[test]
+fn sixteen_mib_message_interleaves_with_small_ones() {
+    let mut p = Pair::connected();
+    let big: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+    // The whole message frame must fit the peer's maximum message size.
+    let big = &big[..(16 << 20) - 16];
+    p.client.send_message(big, Priority::Normal).unwrap();
+    for i in 0..3u8 {
+        p.client.send_message(&[i], Priority::Normal).unwrap();
+    }
+    p.drive();
+    let got = p.take_server();
+    let sizes: Vec<usize> = got.iter().map(|g| g.payload.len()).collect();
+    assert_eq!(sizes.len(), 4);
+    assert_eq!(
+        sizes[0], 1,
+        "a small message is not stuck behind the large one"
+    );
+    let g = got.iter().find(|g| g.payload.len() > 1).unwrap();
+    assert!(g.payload == big);
+    assert_eq!(p.server.stats().reassembly_bytes, 0);
+}
+
+#[test]
+fn oversize_message_is_refused_for_sender() {
+    let mut sc = Config::default();
+    sc.params.max_message_size = 100_000;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    let before = p.client.stats();
+    assert_eq!(
+        p.client.send_message(&vec![0u8; 100_000], Priority::Normal),
+        Err(Error::MessageTooLarge)
+    );
+    assert_eq!(p.client.stats(), before);
+    p.client
+        .send_message(&vec![0u8; 99_000], Priority::Normal)
+        .unwrap();
+    p.take_server();
+    p.drive();
+    assert_eq!(p.take_server()[0].payload.len(), 99_000);
+}
+
+#[test]
+fn hostile_fragments_get_codes() {
+    let mut sc = Config::default();
+    sc.params.max_message_size = 10_000;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    p.inject_to_server(&[Frame::Fragment {
+        frag_id: 1,
+        flags: frame::FRAG_FIRST,
+        total_len: 10_001,
+        data: &[frame::ty::MESSAGE, 0],
+    }]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::MESSAGE_TOO_LARGE
+    );
+
+    let mut sc = Config::default();
+    sc.params.max_concurrent_fragmented = 1;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    let first = |id| Frame::Fragment {
+        frag_id: id,
+        flags: frame::FRAG_FIRST,
+        total_len: 5000,
+        data: &[frame::ty::MESSAGE, 0x86, 0x27],
+    };
+    p.inject_to_server(&[first(1), first(2)]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::FRAGMENT_LIMIT
+    );
+}
+
+#[test]
+fn send_queue_bound_reports_blocked_then_writable() {
+    let mut cc = Config::default();
+    cc.max_queued_bytes = 10_000;
+    let mut p = Pair::new(cc, Config::default());
+    p.drive();
+    p.take_client();
+    p.take_server();
+    let mut sent = 0;
+    while p
+        .client
+        .send_message(&[7u8; 1000], Priority::Normal)
+        .is_ok()
+    {
+        sent += 1;
+        assert!(sent < 100, "the bound holds");
+    }
+    assert!((9..=11).contains(&sent), "{sent}");
+    p.drive();
+    assert!(p.take_client().iter().any(|g| g.ev == Event::Writable));
+    let got = p.take_server();
+    assert_eq!(got.len(), sent);
+}
+
+#[test]
+fn peer_over_max_frame_size_is_refused() {
+    let mut p = Pair::connected();
+    let big = vec![0u8; 20_000];
+    p.inject_to_server(&[Frame::Message { payload: &big }]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::FRAME_TOO_LARGE
+    );
+}
+
+#[test]
+fn unknown_and_extension_frames() {
+    let mut p = Pair::connected();
+    p.inject_to_server(&[Frame::Extension {
+        ty: 0x41,
+        body: b"skip me",
+    }]);
+    assert!(p.server.is_established(), "ignorable extension skipped");
+    p.inject_to_server(&[Frame::Extension {
+        ty: 0x3a,
+        body: b"",
+    }]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::UNKNOWN_FRAME
+    );
+}
+
+#[test]
+fn damaged_record_is_not_delivered() {
+    let mut p = Pair::connected();
+    let mut rec = record_of(
+        &[
+            Frame::Message { payload: b"good" },
+            Frame::Message { payload: b"data" },
+        ],
+        true,
+    );
+    let last = rec.len() - 6;
+    rec[last] ^= 0x10;
+    p.server.handle_input(p.now, &rec);
+    let mut ev = Vec::new();
+    collect(&mut p.server, &mut ev);
+    assert!(!ev.iter().any(|g| matches!(g.ev, Event::Message { .. })));
+    assert_eq!(closed(&ev).unwrap().code, ErrorCode::INTEGRITY_ERROR);
+}
+
+// ----- publish/subscribe -----
+
+/// A server hosting several client connections, routing with the core's router.
+struct Hub {
+    pairs: Vec<Pair>,
+    router: crate::router::Router,
+    /// Server events other than routing ones, per connection.
+    other: Vec<Vec<Got>>,
+}
+
+impl Hub {
+    fn new(n: usize) -> Self {
+        Hub {
+            pairs: (0..n).map(|_| Pair::connected()).collect(),
+            router: crate::router::Router::new(Default::default()),
+            other: Vec::new(),
+        }
+    }
+
+    /// Drives every pair and routes what the servers received; bounded.
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            let mut work = false;
+            for (k, p) in self.pairs.iter_mut().enumerate() {
+                p.drive();
+                for g in p.take_server() {
+                    work = true;
+                    let conn = k as u64;
+                    match g.ev {
+                        Event::Subscribed {
+                            sub_id,
+                            policy,
+                            credit,
+                            ..
+                        } => {
+                            let filter = core::str::from_utf8(&g.subject).unwrap();
+                            let group = core::str::from_utf8(&g.payload).unwrap();
+                            let group = (!group.is_empty()).then_some(group);
+                            self.router
+                                .subscribe(conn, sub_id, filter, group, policy, credit)
+                                .unwrap();
+                        }
+                        Event::Unsubscribed { sub_id } => {
+                            self.router.unsubscribe(conn, sub_id).unwrap();
+                        }
+                        Event::Credit { sub_id, increment } => {
+                            self.router.add_credit(conn, sub_id, increment).unwrap();
+                        }
+                        Event::Published { .. } => {
+                            let topic = core::str::from_utf8(&g.subject).unwrap();
+                            self.router
+                                .publish(topic, Bytes::from(g.payload.clone()))
+                                .unwrap();
+                        }
+                        _ => {
+                            if self.other.len() <= k {
+                                self.other.resize(k + 1, Vec::new());
+                            }
+                            self.other[k].push(g);
+                        }
+                    }
+                }
+            }
+            for (k, p) in self.pairs.iter_mut().enumerate() {
+                while let Some(d) = self.router.poll_delivery(k as u64) {
+                    work = true;
+                    p.server
+                        .deliver(d.sub_id, &d.topic, d.payload, Priority::Normal)
+                        .unwrap();
+                }
+            }
+            while let Some(a) = self.router.poll_action() {
+                if let crate::router::RouterAction::Disconnect { conn, .. } = a {
+                    let p = &mut self.pairs[conn as usize];
+                    p.server
+                        .close(p.now, ErrorCode::SLOW_CONSUMER, "slow consumer");
+                    work = true;
+                }
+            }
+            if !work {
+                return;
+            }
+        }
+        panic!("hub did not settle");
+    }
+}
+
+fn deliveries(ev: &[Got]) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+    ev.iter()
+        .filter_map(|g| match g.ev {
+            Event::Delivery { sub_id, .. } => Some((sub_id, g.subject.clone(), g.payload.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn wildcards_and_queue_group_across_connections() {
+    let mut hub = Hub::new(4);
+    let s_all = hub.pairs[0]
+        .client
+        .subscribe("orders.>", None, OverflowPolicy::Wait)
+        .unwrap();
+    let s_eu = hub.pairs[1]
+        .client
+        .subscribe("orders.*.eu", None, OverflowPolicy::Wait)
+        .unwrap();
+    for k in [2, 3] {
+        hub.pairs[k]
+            .client
+            .subscribe("orders.>", Some("workers"), OverflowPolicy::Wait)
+            .unwrap();
+    }
+    hub.pump();
+    for (topic, body) in [
+        ("orders.new.eu", "a"),
+        ("orders.new.us", "b"),
+        ("orders.old.eu", "c"),
+        ("other", "d"),
+    ] {
+        hub.pairs[0]
+            .client
+            .publish(topic, body.as_bytes(), Priority::Normal)
+            .unwrap();
+    }
+    hub.pump();
+    let all = deliveries(&hub.pairs[0].take_client());
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|d| d.0 == s_all));
+    assert_eq!(all[0].1, b"orders.new.eu");
+    let eu = deliveries(&hub.pairs[1].take_client());
+    assert_eq!(
+        eu.iter().map(|d| d.2.clone()).collect::<Vec<_>>(),
+        vec![b"a".to_vec(), b"c".to_vec()]
+    );
+    assert!(eu.iter().all(|d| d.0 == s_eu));
+    let w2 = deliveries(&hub.pairs[2].take_client()).len();
+    let w3 = deliveries(&hub.pairs[3].take_client()).len();
+    assert_eq!(w2 + w3, 3, "each message to exactly one group member");
+    assert!(w2 >= 1 && w3 >= 1, "the group shares the work");
+}
+
+#[test]
+fn credit_is_regranted_as_deliveries_are_consumed() {
+    let mut cc = Config::default();
+    cc.subscription_credit = 4;
+    let mut hub = Hub {
+        pairs: vec![Pair::new(cc, Config::default())],
+        router: crate::router::Router::new(Default::default()),
+        other: Vec::new(),
+    };
+    hub.pairs[0].drive();
+    hub.pairs[0].take_server();
+    hub.pairs[0]
+        .client
+        .subscribe("t", None, OverflowPolicy::Wait)
+        .unwrap();
+    hub.pump();
+    for i in 0..50u8 {
+        hub.pairs[0]
+            .client
+            .publish("t", &[i], Priority::Normal)
+            .unwrap();
+    }
+    hub.pump();
+    let got = deliveries(&hub.pairs[0].take_client());
+    assert_eq!(got.len(), 50, "flow control paced, nothing lost");
+    assert!(got.iter().enumerate().all(|(i, d)| d.2 == [i as u8]));
+}
+
+#[test]
+fn server_never_exceeds_credit_and_client_enforces_it() {
+    let mut cc = Config::default();
+    cc.subscription_credit = 2;
+    let mut p = Pair::new(cc, Config::default());
+    p.drive();
+    let sub = p
+        .client
+        .subscribe("t", None, OverflowPolicy::DropNewest)
+        .unwrap();
+    p.drive();
+    p.server
+        .deliver(sub, b"t", Bytes::from_static(b"1"), Priority::Normal)
+        .unwrap();
+    p.server
+        .deliver(sub, b"t", Bytes::from_static(b"2"), Priority::Normal)
+        .unwrap();
+    assert_eq!(
+        p.server
+            .deliver(sub, b"t", Bytes::from_static(b"3"), Priority::Normal),
+        Err(Error::Blocked)
+    );
+    p.drive();
+    // The client re-granted after consuming half its window.
+    assert!(p
+        .server
+        .deliver(sub, b"t", Bytes::from_static(b"3"), Priority::Normal)
+        .is_ok());
+    // A hostile server delivering beyond credit is refused.
+    let mut p = Pair::new(Config::default(), Config::default());
+    p.drive();
+    let mut cc = Config::default();
+    cc.subscription_credit = 1;
+    let mut p2 = Pair::new(cc, Config::default());
+    p2.drive();
+    let sub = p2
+        .client
+        .subscribe("t", None, OverflowPolicy::Wait)
+        .unwrap();
+    p2.drive();
+    let d = Frame::Deliver {
+        sub_id: sub,
+        topic: b"t",
+        payload: b"x",
+    };
+    // Credit 1 and two deliveries in one record: the second exceeds the grant.
+    p2.inject_to_client(&[d, d]);
+    assert_eq!(
+        closed(&p2.take_client()).unwrap().code,
+        ErrorCode::FLOW_CONTROL_ERROR
+    );
+    let _ = &mut p;
+}
+
+#[test]
+fn drop_reports_reach_the_subscriber() {
+    let mut p = Pair::connected();
+    let sub = p
+        .client
+        .subscribe("t", None, OverflowPolicy::DropOldest)
+        .unwrap();
+    p.drive();
+    p.server.report_dropped(sub, 7).unwrap();
+    p.drive();
+    assert!(p.take_client().iter().any(|g| g.ev
+        == Event::Dropped {
+            sub_id: sub,
+            total: 7
+        }));
+    assert_eq!(p.client.stats().dropped, 7);
+}
+
+#[test]
+fn slow_consumer_disconnect_policy() {
+    let mut cc = Config::default();
+    cc.subscription_credit = 1;
+    let mut hub = Hub {
+        pairs: vec![Pair::new(cc, Config::default()), Pair::connected()],
+        router: crate::router::Router::new(crate::router::RouterConfig {
+            max_queue_per_sub: 2,
+            ..Default::default()
+        }),
+        other: Vec::new(),
+    };
+    hub.pairs[0].drive();
+    hub.pairs[0].take_server();
+    hub.pairs[0]
+        .client
+        .subscribe("t", None, OverflowPolicy::Disconnect)
+        .unwrap();
+    hub.pump();
+    // The subscriber stops reading: its client never polls, so no credit returns.
+    for i in 0..10u8 {
+        hub.router.publish("t", Bytes::from(vec![i])).ok();
+    }
+    hub.pump();
+    let c = closed(&hub.pairs[0].take_client()).unwrap();
+    assert_eq!(c.code, ErrorCode::SLOW_CONSUMER);
+    assert!(hub.pairs[1].client.is_established(), "others go on");
+}
+
+#[test]
+fn subscription_limit_and_direction_rules() {
+    let mut sc = Config::default();
+    sc.params.max_subscriptions = 1;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    assert!(p.client.subscribe("a", None, OverflowPolicy::Wait).is_ok());
+    assert_eq!(
+        p.client.subscribe("b", None, OverflowPolicy::Wait),
+        Err(Error::Blocked),
+        "the client respects the server's limit"
+    );
+    p.drive();
+    let sub = |id| Frame::Subscribe {
+        sub_id: id,
+        policy: 0,
+        credit: 1,
+        filter: b"b",
+        group: b"",
+    };
+    p.inject_to_server(&[sub(2)]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::SUBSCRIPTION_LIMIT
+    );
+
+    let mut p = Pair::connected();
+    p.inject_to_client(&[Frame::Publish {
+        topic: b"t",
+        payload: b"",
+    }]);
+    assert_eq!(
+        closed(&p.take_client()).unwrap().code,
+        ErrorCode::PROTOCOL_ERROR
+    );
+    assert_eq!(
+        p.server.subscribe("x", None, OverflowPolicy::Wait),
+        Err(Error::Closed)
+    );
+    let mut p = Pair::connected();
+    assert_eq!(
+        p.client.subscribe("a..b", None, OverflowPolicy::Wait),
+        Err(Error::Invalid(InvalidKind::Topic))
+    );
+    assert_eq!(
+        p.client.publish("a.*", b"", Priority::Normal),
+        Err(Error::Invalid(InvalidKind::Topic))
+    );
+}
+
+// ----- streams -----
+
+fn read_all(c: &mut Connection, id: u64) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.stream_read(id, &mut buf) {
+            Ok(crate::stream::ReadOutcome::Data(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(crate::stream::ReadOutcome::Fin) => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+#[test]
+fn stream_round_trip_with_flow_control() {
+    let mut cc = Config::default();
+    cc.params.initial_stream_window = 16 << 10;
+    cc.params.initial_conn_window = 32 << 10;
+    let mut p = Pair::new(cc.clone(), cc);
+    p.drive();
+    let id = p.client.open_stream().unwrap();
+    assert_eq!(id % 2, 1, "client streams are odd");
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7) as u8).collect();
+    let mut sent = 0;
+    let mut received = Vec::new();
+    for _ in 0..10_000 {
+        if sent < data.len() {
+            sent += p.client.stream_write(id, &data[sent..]).unwrap_or(0);
+            if sent == data.len() {
+                p.client.stream_finish(id).unwrap();
+            }
+        }
+        p.drive();
+        let (chunk, fin) = read_all(&mut p.server, id);
+        received.extend_from_slice(&chunk);
+        if fin {
+            break;
+        }
+    }
+    assert!(received == data);
+    let ev = p.take_server();
+    assert!(ev.iter().any(|g| g.ev == Event::StreamOpened(id)));
+    // The server answers and finishes its direction; the stream then closes.
+    p.server.stream_write(id, b"done").unwrap();
+    p.server.stream_finish(id).unwrap();
+    p.drive();
+    let (reply, fin) = read_all(&mut p.client, id);
+    assert_eq!((reply.as_slice(), fin), (&b"done"[..], true));
+    p.drive();
+    assert!(p
+        .take_client()
+        .iter()
+        .any(|g| g.ev == Event::StreamClosed(id)));
+}
+
+#[test]
+fn stream_reset_and_rapid_reset_flood() {
+    let mut p = Pair::connected();
+    let id = p.client.open_stream().unwrap();
+    p.client.stream_write(id, b"x").unwrap();
+    p.drive();
+    p.client.stream_reset(id, 99).unwrap();
+    p.drive();
+    assert!(p
+        .take_server()
+        .iter()
+        .any(|g| g.ev == Event::StreamReset { id, code: 99 }));
+
+    let mut sc = Config::default();
+    sc.max_resets_per_interval = 5;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    let mut frames = Vec::new();
+    let mut ids = Vec::new();
+    for k in 0..8u64 {
+        ids.push(2 * k + 1);
+    }
+    for &id in &ids {
+        frames.push(Frame::StreamData {
+            id,
+            flags: frame::STREAM_OPEN,
+            data: b"a",
+        });
+        frames.push(Frame::StreamReset { id, code: 0 });
+    }
+    p.inject_to_server(&frames);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::RESET_FLOOD
+    );
+}
+
+#[test]
+fn stream_protocol_errors() {
+    let mut p = Pair::connected();
+    // Wrong parity: the client may not open even ids.
+    p.inject_to_server(&[Frame::StreamData {
+        id: 2,
+        flags: frame::STREAM_OPEN,
+        data: b"",
+    }]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::STREAM_STATE_ERROR
+    );
+    let mut p = Pair::connected();
+    let big = vec![0u8; 10_000];
+    let frames: Vec<Frame<'_>> = (0..30)
+        .map(|k| Frame::StreamData {
+            id: 1,
+            flags: if k == 0 { frame::STREAM_OPEN } else { 0 },
+            data: &big,
+        })
+        .collect();
+    for chunk in frames.chunks(5) {
+        p.inject_to_server(chunk);
+    }
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::FLOW_CONTROL_ERROR
+    );
+}
+
+// ----- heartbeats, idle, close -----
+
+#[test]
+fn heartbeat_measures_rtt() {
+    let mut cc = Config::default();
+    cc.params.heartbeat_ms = 100;
+    let mut p = Pair::new(cc.clone(), cc);
+    p.latency = Duration::from_millis(5);
+    p.drive();
+    p.advance(Duration::from_millis(350));
+    let rtt = p.client.stats().rtt.unwrap();
+    assert!(
+        rtt >= Duration::from_millis(10) && rtt <= Duration::from_millis(20),
+        "{rtt:?}"
+    );
+    assert!(p.client.stats().min_rtt.is_some());
+    assert!(p.client.is_established() && p.server.is_established());
+}
+
+#[test]
+fn idle_timeout_detects_dead_peer() {
+    let mut cc = Config::default();
+    cc.params.heartbeat_ms = 0;
+    cc.params.idle_timeout_ms = 1_000;
+    let mut p = Pair::new(cc.clone(), cc);
+    p.drive();
+    // The server goes silent: only the client's timers run.
+    let t = p.client.poll_timeout().unwrap();
+    assert_eq!(t, p.now + Duration::from_millis(1_000));
+    p.client.handle_timeout(t);
+    let mut ev = Vec::new();
+    collect(&mut p.client, &mut ev);
+    assert_eq!(closed(&ev).unwrap().code, ErrorCode::IDLE_TIMEOUT);
+}
+
+#[test]
+fn heartbeats_keep_an_idle_connection_alive() {
+    let mut cc = Config::default();
+    cc.params.heartbeat_ms = 1_000;
+    cc.params.idle_timeout_ms = 3_000;
+    let mut p = Pair::new(cc.clone(), cc);
+    p.drive();
+    p.advance(Duration::from_secs(20));
+    assert!(p.client.is_established() && p.server.is_established());
+}
+
+#[test]
+fn graceful_close_drains_in_flight_work() {
+    let mut p = Pair::connected();
+    let r1 = p
+        .client
+        .request(p.now, b"work", b"", None, Priority::Normal)
+        .unwrap();
+    p.drive();
+    let reqs = requests_of(&p.take_server());
+    assert_eq!(reqs.len(), 1);
+    // The server starts closing with the request still in progress.
+    p.server.close(p.now, ErrorCode::NO_ERROR, "maintenance");
+    let r2 = p
+        .client
+        .request(p.now, b"late", b"", None, Priority::Normal);
+    p.drive();
+    let c = p.take_client();
+    assert!(c.iter().any(|g| g.ev
+        == Event::Draining {
+            code: ErrorCode::NO_ERROR
+        }));
+    if let Ok(r2) = r2 {
+        // Sent before the client saw the CLOSE: reported as not processed.
+        assert!(responses_of(&c).contains(&(r2, Outcome::NotProcessed, Vec::new(), String::new())));
+    }
+    assert!(!p.server.is_closed(), "still draining");
+    assert_eq!(
+        p.client.request(p.now, b"x", b"", None, Priority::Normal),
+        Err(Error::Closed)
+    );
+    p.server
+        .respond(r1, Outcome::Ok, "", b"finished", Priority::Normal)
+        .unwrap();
+    p.drive();
+    let c = p.take_client();
+    assert!(responses_of(&c).contains(&(r1, Outcome::Ok, b"finished".to_vec(), String::new())));
+    let info = closed(&c).unwrap();
+    assert_eq!(
+        info,
+        CloseInfo {
+            code: ErrorCode::NO_ERROR,
+            initiator: Side::Peer,
+            kind: CloseKind::Graceful
+        }
+    );
+    assert_eq!(closed(&p.take_server()).unwrap().kind, CloseKind::Graceful);
+    assert!(p.client.is_closed() && p.server.is_closed());
+    assert_eq!(p.client.close_reason(), "maintenance");
+}
+
+#[test]
+fn drain_timeout_aborts() {
+    let mut p = Pair::connected();
+    p.client
+        .request(p.now, b"never", b"", None, Priority::Normal)
+        .unwrap();
+    p.drive();
+    p.client
+        .close(p.now, ErrorCode(ErrorCode::APPLICATION_MIN + 1), "bye");
+    p.advance(Duration::from_secs(11));
+    assert_eq!(
+        closed(&p.take_client()).unwrap().code,
+        ErrorCode::DRAIN_TIMEOUT
+    );
+}
+
+#[test]
+fn abrupt_loss_is_distinguishable() {
+    let mut p = Pair::connected();
+    p.client.handle_eof(p.now);
+    let mut ev = Vec::new();
+    collect(&mut p.client, &mut ev);
+    assert_eq!(closed(&ev).unwrap().kind, CloseKind::Lost);
+}
+
+#[test]
+fn error_close_is_immediate() {
+    let mut p = Pair::connected();
+    p.client.close(p.now, ErrorCode::PROTOCOL_ERROR, "testing");
+    p.drive();
+    assert!(p.client.is_closed());
+    let s = closed(&p.take_server()).unwrap();
+    assert_eq!(
+        (s.code, s.kind, s.initiator),
+        (ErrorCode::PROTOCOL_ERROR, CloseKind::Error, Side::Peer)
+    );
+    assert_eq!(p.server.close_reason(), "testing");
+}
+
+// ----- abuse limits -----
+
+#[test]
+fn ping_flood_closes_with_control_flood() {
+    let mut p = Pair::connected();
+    let pings: Vec<Frame<'_>> = (0..65).map(|t| Frame::Ping { token: t }).collect();
+    // The server never gets to transmit in between: its PONGs pile up.
+    let bytes = record_of(&pings, true);
+    p.server.handle_input(p.now, &bytes);
+    let mut ev = Vec::new();
+    collect(&mut p.server, &mut ev);
+    assert_eq!(closed(&ev).unwrap().code, ErrorCode::CONTROL_FLOOD);
+}
+
+#[test]
+fn empty_frame_flood() {
+    let mut sc = Config::default();
+    sc.max_empty_frames_per_interval = 10;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    let empties: Vec<Frame<'_>> = (0..11).map(|_| Frame::Message { payload: b"" }).collect();
+    p.inject_to_server(&empties);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::EMPTY_FRAME_FLOOD
+    );
+}
+
+#[test]
+fn preauth_limit() {
+    let mut sc = psk(KEY);
+    sc.max_preauth_bytes = 2_000;
+    let mut p = Pair::new(psk(KEY), sc);
+    // Pipelined before the client could possibly have authenticated.
+    for _ in 0..3 {
+        p.client
+            .send_message(&[1u8; 900], Priority::Normal)
+            .unwrap();
+    }
+    p.drive();
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::PREAUTH_LIMIT
+    );
+}
+
+#[test]
+fn invalid_local_config_is_internal_error() {
+    let mut cc = Config::default();
+    cc.params.max_frame_size = 100;
+    let mut c = Connection::new(Role::Client, cc, Instant::ZERO, 1);
+    let mut ev = Vec::new();
+    collect(&mut c, &mut ev);
+    assert_eq!(closed(&ev).unwrap().code, ErrorCode::INTERNAL_ERROR);
+}
+
+#[test]
+fn hello_after_handshake_is_protocol_error() {
+    let mut p = Pair::connected();
+    p.inject_to_server(&[Frame::Auth { proof: &[0; 32] }]);
+    assert_eq!(
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::PROTOCOL_ERROR
+    );
+}
+
+#[test]
+fn same_inputs_same_outputs() {
+    let run = || {
+        let mut p = Pair::new(psk(KEY), psk(KEY));
+        p.client.send_message(b"m", Priority::Normal).unwrap();
+        p.client
+            .request(
+                p.now,
+                b"r",
+                b"q",
+                Some(Duration::from_secs(1)),
+                Priority::High,
+            )
+            .unwrap();
+        p.drive();
+        p.advance(Duration::from_secs(2));
+        (p.client_wire, p.server_wire)
+    };
+    assert_eq!(run(), run());
+}
