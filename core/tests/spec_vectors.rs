@@ -1,0 +1,669 @@
+//! Checks the test vectors of `docs/PROTOCOL.md` against the wire codec.
+//!
+//! Every fenced block with the info string `vector` is decoded with the matching
+//! decoder and re-encoded; the bytes must come back unchanged. The frame vectors must
+//! also be exactly the encodings of the sample frames below (a copy of the `samples()`
+//! of `core/src/wire/frame.rs`), every frame type must have a vector, and the worked
+//! authentication example must match what `weft_core::auth` computes.
+//!
+//! To regenerate the vector blocks after a deliberate wire change, run
+//! `cargo test -p weft-core --test spec_vectors -- --ignored --nocapture print_vectors`
+//! and paste its output into the document.
+
+use std::fmt::Write as _;
+
+use weft_core::auth::{Authenticator, ProofRole, PskAuthenticator, Transcript};
+use weft_core::wire::codec::Writer;
+use weft_core::wire::frame::{self, ty, Frame, Status};
+use weft_core::wire::params::{Params, CAPS_V1};
+use weft_core::wire::preface::Preface;
+use weft_core::wire::record;
+use weft_core::ErrorCode;
+use zerocopy::IntoBytes;
+
+const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
+
+/// Every frame type code of `frame::ty` that has an encoding in version 1, and one code
+/// of the ignorable extension range. (`ty::RESERVED_ACK` is reserved for resumption and
+/// has no encoding: it decodes as `UNKNOWN_FRAME`, checked separately.)
+const FRAME_TYPES: [u8; 21] = [
+    ty::CLIENT_HELLO,
+    ty::SERVER_HELLO,
+    ty::AUTH,
+    ty::PING,
+    ty::PONG,
+    ty::CLOSE,
+    ty::WINDOW_UPDATE,
+    ty::MESSAGE,
+    ty::REQUEST,
+    ty::RESPONSE,
+    ty::CANCEL,
+    ty::SUBSCRIBE,
+    ty::UNSUBSCRIBE,
+    ty::PUBLISH,
+    ty::DELIVER,
+    ty::SUB_CREDIT,
+    ty::SUB_DROPPED,
+    ty::STREAM_DATA,
+    ty::STREAM_RESET,
+    ty::FRAGMENT,
+    0x55, // within ty::EXTENSION_MIN..=ty::EXTENSION_MAX
+];
+
+/// Fewer vectors than this means some were deleted.
+const MIN_VECTORS: usize = 25;
+
+#[derive(Debug)]
+struct Vector {
+    name: String,
+    kind: String,
+    bytes: Vec<u8>,
+}
+
+fn parse_hex(text: &str, name: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| {
+            let d = c
+                .to_digit(16)
+                .unwrap_or_else(|| panic!("vector {name}: bad hex digit {c:?}"));
+            d as u8
+        })
+        .collect();
+    assert!(
+        digits.len() % 2 == 0,
+        "vector {name}: odd number of hex digits"
+    );
+    digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
+}
+
+/// Every `vector` block of the document, in order.
+fn vectors() -> Vec<Vector> {
+    let mut out = Vec::new();
+    let mut lines = SPEC.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```vector" {
+            continue;
+        }
+        let mut block = Vec::new();
+        for l in lines.by_ref() {
+            if l.trim() == "```" {
+                break;
+            }
+            block.push(l.trim());
+        }
+        let mut it = block.into_iter();
+        let name = it
+            .next()
+            .and_then(|l| l.strip_prefix("name:"))
+            .expect("a vector block starts with `name:`")
+            .trim()
+            .to_string();
+        let kind = it
+            .next()
+            .and_then(|l| l.strip_prefix("kind:"))
+            .unwrap_or_else(|| panic!("vector {name}: second line must be `kind:`"))
+            .trim()
+            .to_string();
+        let first = it
+            .next()
+            .and_then(|l| l.strip_prefix("hex:"))
+            .unwrap_or_else(|| panic!("vector {name}: third line must be `hex:`"));
+        let mut hex = String::from(first);
+        for l in it {
+            hex.push(' ');
+            hex.push_str(l);
+        }
+        let bytes = parse_hex(&hex, &name);
+        assert!(!bytes.is_empty(), "vector {name} is empty");
+        out.push(Vector { name, kind, bytes });
+    }
+    out
+}
+
+/// Decodes one whole frame and re-encodes it; returns the decoded type.
+fn frame_round_trip(name: &str, bytes: &[u8]) -> u8 {
+    let (t, len, h) = frame::decode_header(bytes)
+        .unwrap_or_else(|e| panic!("vector {name}: bad frame header: {e:?}"));
+    assert_eq!(h + len, bytes.len(), "vector {name}: length field");
+    let f = Frame::decode(t, &bytes[h..])
+        .unwrap_or_else(|e| panic!("vector {name}: does not decode: {e:?}"));
+    assert_eq!(f.ty(), t, "vector {name}: type");
+    let mut buf = [0u8; 1024];
+    let n = f
+        .encode(&mut buf)
+        .unwrap_or_else(|| panic!("vector {name}: does not re-encode"));
+    assert_eq!(&buf[..n], bytes, "vector {name}: re-encoding differs");
+    t
+}
+
+fn record_round_trip(name: &str, bytes: &[u8]) {
+    let info = record::parse(bytes, record::MAX_PAYLOAD, false)
+        .unwrap_or_else(|e| panic!("vector {name}: record refused: {e:?}"))
+        .unwrap_or_else(|| panic!("vector {name}: record incomplete"));
+    assert_eq!(info.total_len, bytes.len(), "vector {name}: record length");
+    let integrity = bytes[2] & record::FLAG_INTEGRITY != 0;
+    assert_eq!(
+        record::parse(bytes, record::MAX_PAYLOAD, true).is_ok(),
+        integrity,
+        "vector {name}: trailer presence"
+    );
+    let payload = &bytes[info.payload_start..info.payload_start + info.payload_len];
+    let mut buf = [0u8; 2048];
+    let mut pos = record::HEADER_LEN;
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let (t, len, h) = frame::decode_header(rest)
+            .unwrap_or_else(|e| panic!("vector {name}: bad frame header: {e:?}"));
+        assert!(
+            h + len <= rest.len(),
+            "vector {name}: frame spans the record"
+        );
+        let f = Frame::decode(t, &rest[h..h + len])
+            .unwrap_or_else(|e| panic!("vector {name}: frame does not decode: {e:?}"));
+        pos += f.encode(&mut buf[pos..]).expect("frame re-encodes");
+        rest = &rest[h + len..];
+    }
+    let n = record::seal(&mut buf, pos - record::HEADER_LEN, integrity).expect("record seals");
+    assert_eq!(&buf[..n], bytes, "vector {name}: re-sealed record differs");
+}
+
+fn preface_round_trip(name: &str, bytes: &[u8]) {
+    let p = Preface::parse(bytes)
+        .unwrap_or_else(|| panic!("vector {name}: preface incomplete"))
+        .unwrap_or_else(|e| panic!("vector {name}: preface refused: {e:?}"));
+    assert_eq!(p.as_bytes(), bytes, "vector {name}: preface differs");
+}
+
+fn params_round_trip(name: &str, bytes: &[u8]) {
+    let p =
+        Params::decode(bytes).unwrap_or_else(|e| panic!("vector {name}: params refused: {e:?}"));
+    let mut buf = [0u8; 512];
+    let mut w = Writer::new(&mut buf);
+    p.encode(&mut w);
+    let n = w.finish().expect("params fit");
+    assert_eq!(n, p.encoded_len());
+    assert_eq!(&buf[..n], bytes, "vector {name}: params differ");
+}
+
+#[test]
+fn every_vector_round_trips() {
+    let vs = vectors();
+    for v in &vs {
+        match v.kind.as_str() {
+            "frame" => {
+                frame_round_trip(&v.name, &v.bytes);
+            }
+            "record" => record_round_trip(&v.name, &v.bytes),
+            "preface" => preface_round_trip(&v.name, &v.bytes),
+            "params" => params_round_trip(&v.name, &v.bytes),
+            k => panic!("vector {}: unknown kind {k:?}", v.name),
+        }
+    }
+}
+
+#[test]
+fn vector_names_are_unique() {
+    let vs = vectors();
+    for (i, a) in vs.iter().enumerate() {
+        assert!(
+            vs[i + 1..].iter().all(|b| b.name != a.name),
+            "duplicate vector name {}",
+            a.name
+        );
+    }
+}
+
+#[test]
+fn enough_vectors() {
+    let n = vectors().len();
+    assert!(n >= MIN_VECTORS, "only {n} vectors, expected {MIN_VECTORS}");
+}
+
+#[test]
+fn every_frame_type_has_a_vector() {
+    let vs = vectors();
+    for t in FRAME_TYPES {
+        let found = vs
+            .iter()
+            .filter(|v| v.kind == "frame")
+            .any(|v| frame_round_trip(&v.name, &v.bytes) == t);
+        assert!(found, "no frame vector of type {t:#04x}");
+    }
+    // Every record vector holds at least one frame, and the reserved type has none.
+    assert!(vs.iter().any(|v| v.kind == "record"), "no record vector");
+    assert!(vs.iter().any(|v| v.kind == "preface"), "no preface vector");
+    assert!(vs.iter().any(|v| v.kind == "params"), "no params vector");
+    assert_eq!(
+        Frame::decode(ty::RESERVED_ACK, &[]),
+        Err(ErrorCode::UNKNOWN_FRAME)
+    );
+}
+
+// ----------------------------------------------------------------------------------
+// The vectors the document must contain.
+
+/// A copy of `samples()` in `core/src/wire/frame.rs`, with the vector names.
+fn samples() -> Vec<(&'static str, Frame<'static>)> {
+    vec![
+        (
+            "CLIENT_HELLO",
+            Frame::ClientHello {
+                nonce: [7; frame::NONCE_LEN],
+                params: &[9, 0x88, 0x27],
+                auth_scheme: 1,
+                key_id: b"k1",
+                token: b"",
+            },
+        ),
+        (
+            "SERVER_HELLO",
+            Frame::ServerHello {
+                nonce: [8; frame::NONCE_LEN],
+                params: &[],
+                auth_scheme: 1,
+                proof: &[0xab; 32],
+                token: b"",
+            },
+        ),
+        ("AUTH", Frame::Auth { proof: &[0xcd; 32] }),
+        (
+            "PING",
+            Frame::Ping {
+                token: 0x0102_0304_0506_0708,
+            },
+        ),
+        ("PONG", Frame::Pong { token: 42 }),
+        (
+            "CLOSE",
+            Frame::Close {
+                code: ErrorCode::NO_ERROR,
+                last_request_id: 300,
+                reason: "bye",
+            },
+        ),
+        (
+            "WINDOW_UPDATE",
+            Frame::WindowUpdate {
+                id: 3,
+                increment: 65_536,
+            },
+        ),
+        ("MESSAGE", Frame::Message { payload: b"hello" }),
+        (
+            "REQUEST",
+            Frame::Request {
+                id: 1,
+                timeout_ms: 250,
+                subject: b"svc.echo",
+                payload: b"ping",
+            },
+        ),
+        (
+            "RESPONSE",
+            Frame::Response {
+                id: 1,
+                status: Status::Error {
+                    code: 4242,
+                    message: "nope",
+                },
+                payload: b"",
+            },
+        ),
+        ("CANCEL", Frame::Cancel { id: 9 }),
+        (
+            "SUBSCRIBE",
+            Frame::Subscribe {
+                sub_id: 1,
+                policy: 1,
+                credit: 64,
+                filter: b"a.*.c",
+                group: b"workers",
+            },
+        ),
+        ("UNSUBSCRIBE", Frame::Unsubscribe { sub_id: 1 }),
+        (
+            "PUBLISH",
+            Frame::Publish {
+                topic: b"a.b.c",
+                payload: b"x",
+            },
+        ),
+        (
+            "DELIVER",
+            Frame::Deliver {
+                sub_id: 1,
+                topic: b"a.b.c",
+                payload: b"x",
+            },
+        ),
+        (
+            "SUB_CREDIT",
+            Frame::SubCredit {
+                sub_id: 1,
+                increment: 32,
+            },
+        ),
+        (
+            "SUB_DROPPED",
+            Frame::SubDropped {
+                sub_id: 1,
+                total: 5,
+            },
+        ),
+        (
+            "STREAM_DATA",
+            Frame::StreamData {
+                id: 1,
+                flags: frame::STREAM_OPEN | frame::STREAM_FIN,
+                data: b"data",
+            },
+        ),
+        ("STREAM_RESET", Frame::StreamReset { id: 1, code: 7 }),
+        (
+            "FRAGMENT",
+            Frame::Fragment {
+                frag_id: 2,
+                flags: frame::FRAG_FIRST,
+                total_len: 70_000,
+                data: b"\x10\xe0\xa2\x04",
+            },
+        ),
+        (
+            "EXTENSION_0x55",
+            Frame::Extension {
+                ty: 0x55,
+                body: b"ignored",
+            },
+        ),
+    ]
+}
+
+/// Further frame vectors beyond the samples: other variants of the same types.
+fn extra_frames() -> Vec<(&'static str, Frame<'static>)> {
+    vec![
+        (
+            "RESPONSE_OK",
+            Frame::Response {
+                id: 2,
+                status: Status::Ok,
+                payload: b"pong",
+            },
+        ),
+        (
+            "RESPONSE_NO_RESPONDER",
+            Frame::Response {
+                id: 3,
+                status: Status::NoResponder,
+                payload: b"",
+            },
+        ),
+        (
+            "CLOSE_PROTOCOL_ERROR",
+            Frame::Close {
+                code: ErrorCode::PROTOCOL_ERROR,
+                last_request_id: 0,
+                reason: "",
+            },
+        ),
+        (
+            "WINDOW_UPDATE_CONNECTION",
+            Frame::WindowUpdate {
+                id: 0,
+                increment: 1 << 20,
+            },
+        ),
+        (
+            "FRAGMENT_LAST",
+            Frame::Fragment {
+                frag_id: 2,
+                flags: frame::FRAG_LAST,
+                total_len: 0,
+                data: b"tail",
+            },
+        ),
+        (
+            "MESSAGE_32",
+            Frame::Message {
+                payload: &[0x5a; 32],
+            },
+        ),
+    ]
+}
+
+fn hex_lines(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for chunk in bytes.chunks(16) {
+        let line: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        s.push_str(&line.join(" "));
+        s.push('\n');
+    }
+    s
+}
+
+fn block(name: &str, kind: &str, bytes: &[u8]) -> String {
+    format!(
+        "```vector\nname: {name}\nkind: {kind}\nhex:\n{}```\n",
+        hex_lines(bytes)
+    )
+}
+
+fn encode_frame(f: &Frame<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; f.encoded_len()];
+    assert_eq!(f.encode(&mut buf), Some(buf.len()));
+    buf
+}
+
+fn record_of(frames: &[Frame<'_>], integrity: bool) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    let mut pos = record::HEADER_LEN;
+    for f in frames {
+        pos += f.encode(&mut buf[pos..]).unwrap();
+    }
+    let n = record::seal(&mut buf, pos - record::HEADER_LEN, integrity).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn encode_params(p: &Params) -> Vec<u8> {
+    let mut buf = [0u8; 512];
+    let mut w = Writer::new(&mut buf);
+    p.encode(&mut w);
+    let n = w.finish().unwrap();
+    buf[..n].to_vec()
+}
+
+/// The parameters of `Config::default()`: pub/sub and streams, 5 s heartbeat, 30 s
+/// idle timeout.
+fn config_default_params() -> Params {
+    Params {
+        capabilities: CAPS_V1,
+        heartbeat_ms: 5_000,
+        idle_timeout_ms: 30_000,
+        ..Params::default()
+    }
+}
+
+/// Every vector the document must contain, as (name, kind, bytes).
+fn expected_vectors() -> Vec<(String, &'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (name, f) in samples().iter().chain(extra_frames().iter()) {
+        out.push((name.to_string(), "frame", encode_frame(f)));
+    }
+    let hello = Frame::Message { payload: b"hello" };
+    out.push((
+        "RECORD_MESSAGE_CRC".into(),
+        "record",
+        record_of(&[hello], true),
+    ));
+    out.push((
+        "RECORD_MESSAGE_NO_CRC".into(),
+        "record",
+        record_of(&[hello], false),
+    ));
+    out.push((
+        "RECORD_TWO_FRAMES_CRC".into(),
+        "record",
+        record_of(
+            &[
+                Frame::Pong { token: 42 },
+                Frame::Publish {
+                    topic: b"a.b.c",
+                    payload: b"x",
+                },
+            ],
+            true,
+        ),
+    ));
+    out.push((
+        "PREFACE_V1".into(),
+        "preface",
+        Preface::new(1, 1).as_bytes().to_vec(),
+    ));
+    out.push((
+        "PREFACE_V1_TO_3".into(),
+        "preface",
+        Preface::new(1, 3).as_bytes().to_vec(),
+    ));
+    let p = Params {
+        capabilities: CAPS_V1,
+        heartbeat_ms: 5000,
+        integrity: false,
+        ..Params::default()
+    };
+    out.push((
+        "PARAMS_PUBSUB_STREAMS_HB5000_NOCRC".into(),
+        "params",
+        encode_params(&p),
+    ));
+    out.push((
+        "PARAMS_CONFIG_DEFAULT".into(),
+        "params",
+        encode_params(&config_default_params()),
+    ));
+    out
+}
+
+#[test]
+fn document_holds_the_expected_vectors() {
+    let vs = vectors();
+    for (name, kind, bytes) in expected_vectors() {
+        let v = vs
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("the document lacks vector {name}"));
+        assert_eq!(v.kind, kind, "vector {name}: kind");
+        assert_eq!(v.bytes, bytes, "vector {name}: bytes differ from the code");
+    }
+}
+
+// ----------------------------------------------------------------------------------
+// Worked authentication example.
+
+const EX_KEY_ID: &[u8] = b"alice";
+const EX_DUMMY_SECRET: [u8; 32] = [0xee; 32];
+
+fn ex_psk() -> [u8; 32] {
+    core::array::from_fn(|i| i as u8)
+}
+
+/// The text block of the worked handshake example.
+fn auth_example() -> String {
+    let params = encode_params(&config_default_params());
+    let client_nonce: [u8; 16] = core::array::from_fn(|i| 0xa0 + i as u8);
+    let server_nonce: [u8; 16] = core::array::from_fn(|i| 0xb0 + i as u8);
+    let preface = Preface::new(1, 1);
+    let client_hello = Frame::ClientHello {
+        nonce: client_nonce,
+        params: &params,
+        auth_scheme: 1,
+        key_id: EX_KEY_ID,
+        token: b"",
+    };
+    let server_hello_unsigned = Frame::ServerHello {
+        nonce: server_nonce,
+        params: &params,
+        auth_scheme: 1,
+        proof: b"",
+        token: b"",
+    };
+    let mut t = Transcript::new();
+    t.update(preface.as_bytes());
+    t.update(&encode_frame(&client_hello));
+    t.update(preface.as_bytes());
+    t.update(&encode_frame(&server_hello_unsigned));
+    let th = t.hash();
+
+    let psk = ex_psk();
+    let server = PskAuthenticator::with_client_key(EX_KEY_ID, &psk).unwrap();
+    let server_proof = server.prove(EX_KEY_ID, ProofRole::Server, &th, &EX_DUMMY_SECRET);
+    let client_proof = server.prove(EX_KEY_ID, ProofRole::Client, &th, &EX_DUMMY_SECRET);
+    assert!(server.verify(EX_KEY_ID, ProofRole::Client, &th, &client_proof));
+    let server_hello = Frame::ServerHello {
+        nonce: server_nonce,
+        params: &params,
+        auth_scheme: 1,
+        proof: &server_proof,
+        token: b"",
+    };
+    let auth = Frame::Auth {
+        proof: &client_proof,
+    };
+
+    let flat = |b: &[u8]| {
+        b.iter().fold(String::new(), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+    };
+    let mut s = String::from("```text\n");
+    let _ = writeln!(s, "psk                    = {}", flat(&psk));
+    let _ = writeln!(
+        s,
+        "key id                 = \"alice\" ({})",
+        flat(EX_KEY_ID)
+    );
+    let _ = writeln!(s, "client preface         = {}", flat(preface.as_bytes()));
+    let _ = writeln!(s, "server preface         = {}", flat(preface.as_bytes()));
+    let _ = writeln!(
+        s,
+        "CLIENT_HELLO as sent   = {}",
+        flat(&encode_frame(&client_hello))
+    );
+    let _ = writeln!(
+        s,
+        "SERVER_HELLO, no proof = {}",
+        flat(&encode_frame(&server_hello_unsigned))
+    );
+    let _ = writeln!(s, "transcript hash        = {}", flat(&th));
+    let _ = writeln!(s, "server proof           = {}", flat(&server_proof));
+    let _ = writeln!(s, "client proof           = {}", flat(&client_proof));
+    let _ = writeln!(
+        s,
+        "SERVER_HELLO as sent   = {}",
+        flat(&encode_frame(&server_hello))
+    );
+    let _ = writeln!(s, "AUTH as sent           = {}", flat(&encode_frame(&auth)));
+    s.push_str("```\n");
+    s
+}
+
+#[test]
+fn document_holds_the_auth_example() {
+    let ex = auth_example();
+    assert!(
+        SPEC.contains(&ex),
+        "the worked authentication example differs from the code; expected:\n{ex}"
+    );
+}
+
+/// Prints every block the document needs (regeneration helper).
+#[test]
+#[ignore = "generator: prints the vector blocks for docs/PROTOCOL.md"]
+fn print_vectors() {
+    for (name, kind, bytes) in expected_vectors() {
+        println!("{}", block(&name, kind, &bytes));
+    }
+    println!("{}", auth_example());
+}
