@@ -153,10 +153,8 @@ impl core::fmt::Debug for Config {
 /// A small deterministic generator (SplitMix64): the core's only source of
 /// "randomness", seeded by the caller so runs are reproducible.
 #[derive(Clone, Debug)]
-#[cfg(feature = "alloc")]
 pub(crate) struct Rng(u64);
 
-#[cfg(feature = "alloc")]
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
         Rng(seed)

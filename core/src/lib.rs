@@ -10,7 +10,6 @@ extern crate std;
 
 pub mod auth;
 pub mod config;
-#[cfg(feature = "alloc")]
 pub mod conn;
 pub mod error;
 pub mod integrity;

@@ -2,14 +2,17 @@
 
 use super::{Connection, Event, Negotiated, Phase, Timer};
 use crate::auth::{ProofRole, PROOF_LEN};
+#[cfg(feature = "alloc")]
 use crate::config::Role;
 use crate::error::ErrorCode;
+#[cfg(feature = "alloc")]
 use crate::stream::{PeerStreamParams, StreamConfig, Streams};
 use crate::time::Instant;
 use crate::wire::codec::Writer;
 use crate::wire::frame::Frame;
-use crate::wire::params::{Params, CAP_STREAMS};
-use bytes::Bytes;
+use crate::wire::params::Params;
+#[cfg(feature = "alloc")]
+use crate::wire::params::CAP_STREAMS;
 use core::time::Duration;
 use zerocopy::IntoBytes;
 
@@ -59,14 +62,14 @@ impl Connection {
         };
         self.transcript.update(self.local_preface.as_bytes());
         self.transcript_frame(&f);
-        self.tx.control.push(&f);
+        self.push_control(&f);
     }
 
     /// Server: the client's HELLO arrived (`fb` is the frame as received).
     pub(super) fn on_client_hello(
         &mut self,
         now: Instant,
-        fb: &Bytes,
+        fb: &[u8],
         params: &[u8],
         scheme: u8,
         key_id: &[u8],
@@ -110,7 +113,7 @@ impl Connection {
                 token: &[],
             };
         }
-        self.tx.control.push(&f);
+        self.push_control(&f);
         if our_scheme == 0 {
             self.establish(now, false);
         } else {
@@ -141,6 +144,7 @@ impl Connection {
             token: &[],
         });
         self.peer = Some(peer);
+        #[allow(clippy::clone_on_copy)] // an Arc with alloc, a &'static without
         let Some(auth) = self.config.auth.clone() else {
             if scheme != 0 {
                 return Err((ErrorCode::AUTH_FAILED, "unexpected authentication"));
@@ -157,7 +161,7 @@ impl Connection {
             return Err((ErrorCode::AUTH_FAILED, "authentication failed"));
         }
         let mine = auth.prove(key_id, ProofRole::Client, &h, &self.dummy_secret);
-        self.tx.control.push(&Frame::Auth { proof: &mine });
+        self.push_control(&Frame::Auth { proof: &mine });
         self.establish(now, true);
         Ok(())
     }
@@ -174,14 +178,20 @@ impl Connection {
             None => false,
         };
         if !ok {
-            self.preauth.clear();
-            self.preauth_bytes = 0;
+            #[cfg(feature = "alloc")]
+            {
+                self.preauth.clear();
+                self.preauth_bytes = 0;
+            }
             return Err((ErrorCode::AUTH_FAILED, "authentication failed"));
         }
         self.establish(now, true);
         // Frames the client pipelined are acted on now, in order.
-        self.replay = core::mem::take(&mut self.preauth);
-        self.preauth_bytes = 0;
+        #[cfg(feature = "alloc")]
+        {
+            self.replay = core::mem::take(&mut self.preauth);
+            self.preauth_bytes = 0;
+        }
         Ok(())
     }
 
@@ -198,6 +208,7 @@ impl Connection {
             peer,
         };
         self.negotiated = Some(n);
+        #[cfg(feature = "alloc")]
         if n.capabilities & CAP_STREAMS != 0 {
             let cfg = StreamConfig {
                 max_concurrent_streams: u32::try_from(local.max_concurrent_streams)

@@ -7,9 +7,11 @@
 //! `types` (what the application sees).
 
 mod handshake;
+#[cfg(feature = "alloc")]
 mod reasm;
 mod recv;
 mod send;
+mod store;
 mod types;
 
 pub use types::{CloseInfo, CloseKind, Data, DataId, Event, Negotiated, Outcome, Side, Stats};
@@ -22,15 +24,44 @@ use crate::wire::frame::{self, Frame, Status};
 use crate::wire::params::{Params, CAP_PUBSUB};
 use crate::wire::preface::{self, Preface};
 use crate::wire::record;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::string::String;
+#[cfg(feature = "alloc")]
+use alloc::collections::VecDeque;
+#[cfg(feature = "alloc")]
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
+#[cfg(feature = "alloc")]
 use reasm::Reassembly;
 use send::Tx;
+use store::{Deadlines, Map, Queue};
+
+/// Fixed capacities of a connection built without `alloc`. The limits announced in
+/// the HELLO are lowered to fit them, so a compliant peer never exceeds them.
+pub mod capacity {
+    /// Largest record payload accepted.
+    pub const RECORD: usize = 2048;
+    /// Receive buffer: the preface plus one record with header and trailer.
+    pub const RX: usize = 8 + 4 + RECORD + 4;
+    /// Bytes of queued frames per transmit queue (control, and each priority level).
+    pub const TX: usize = 2048;
+    /// Entries per table: outstanding requests each way, subscriptions.
+    pub const TABLE: usize = 8;
+    /// Queued events (room for a full batch plus the events a close produces).
+    pub const EVENTS: usize = 32;
+}
+
+/// A received frame: shared bytes with `alloc`, a span of the receive buffer without.
+#[cfg(feature = "alloc")]
+type FrameRef = Bytes;
+/// A received frame: shared bytes with `alloc`, a span of the receive buffer without.
+#[cfg(not(feature = "alloc"))]
+type FrameRef = core::ops::Range<usize>;
 
 /// Events queued before input processing pauses until the application polls them.
+#[cfg(feature = "alloc")]
 const EVENT_SOFT_CAP: usize = 64;
+/// Events queued before input processing pauses until the application polls them.
+#[cfg(not(feature = "alloc"))]
+const EVENT_SOFT_CAP: usize = 8;
 
 /// The connection's phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,17 +199,33 @@ pub struct Connection {
     peer: Option<Params>,
     negotiated: Option<Negotiated>,
     /// Server: frames pipelined by the client before its proof arrived.
+    #[cfg(feature = "alloc")]
     preauth: VecDeque<Bytes>,
+    #[cfg(feature = "alloc")]
     preauth_bytes: usize,
+    #[cfg(feature = "alloc")]
     replay: VecDeque<Bytes>,
     // Receive.
+    #[cfg(feature = "alloc")]
     rx: BytesMut,
+    /// Payload of the record being read.
+    #[cfg(feature = "alloc")]
     record: Bytes,
+    #[cfg(not(feature = "alloc"))]
+    rx: heapless::Vec<u8, { capacity::RX }>,
+    /// Payload of the record being read, as a span of `rx`.
+    #[cfg(not(feature = "alloc"))]
+    record: core::ops::Range<usize>,
+    /// Bytes of `rx` holding records already read, released once no event refers
+    /// to them.
+    #[cfg(not(feature = "alloc"))]
+    rx_consumed: usize,
     record_pos: usize,
+    #[cfg(feature = "alloc")]
     reasm: Reassembly,
     // Events.
-    events: VecDeque<(Event, Option<Bytes>)>,
-    current: Option<(DataId, Bytes)>,
+    events: Queue<(Event, Option<FrameRef>)>,
+    current: Option<(DataId, FrameRef)>,
     next_data: u64,
     // Send.
     tx: Tx,
@@ -187,20 +234,22 @@ pub struct Connection {
     ping_out: Option<(u64, Instant)>,
     // Requests.
     next_req_id: u64,
-    out_reqs: BTreeMap<u64, OutRequest>,
-    out_deadlines: BTreeSet<(Instant, u64)>,
+    out_reqs: Map<OutRequest>,
+    out_deadlines: Deadlines,
     max_peer_req: u64,
-    in_reqs: BTreeMap<u64, Option<Instant>>,
-    in_deadlines: BTreeSet<(Instant, u64)>,
+    in_reqs: Map<Option<Instant>>,
+    in_deadlines: Deadlines,
     // Pub/sub.
     next_sub_id: u64,
-    client_subs: BTreeMap<u64, ClientSub>,
+    client_subs: Map<ClientSub>,
     max_peer_sub: u64,
-    server_subs: BTreeMap<u64, ServerSub>,
-    dropped_reported: BTreeMap<u64, u64>,
+    server_subs: Map<ServerSub>,
+    dropped_reported: Map<u64>,
     // Streams.
+    #[cfg(feature = "alloc")]
     streams: Option<crate::stream::Streams>,
     // Abuse counters.
+    #[cfg(feature = "alloc")]
     resets: RateCounter,
     empties: RateCounter,
     // Time.
@@ -215,7 +264,7 @@ pub struct Connection {
     first_close: Option<(ErrorCode, Side)>,
     peer_last_request: u64,
     our_last_request: u64,
-    close_reason: String,
+    close_reason: heapless::String<{ frame::MAX_REASON }>,
     closed_event: bool,
     stats: Stats,
 }
@@ -234,15 +283,17 @@ impl Connection {
     /// A new connection. The client queues its preface and HELLO at once, so requests
     /// and messages may be pipelined right behind them.
     pub fn new(role: Role, config: Config, now: Instant, seed: u64) -> Self {
+        #[cfg(not(feature = "alloc"))]
+        let config = fit_to_capacity(config);
         let mut rng = Rng::new(seed);
         let mut nonce = [0u8; frame::NONCE_LEN];
         rng.fill(&mut nonce);
         let mut dummy_secret = [0u8; 32];
         rng.fill(&mut dummy_secret);
-        let p = &config.params;
+        #[cfg(feature = "alloc")]
         let reasm = Reassembly::new(
-            usize::try_from(p.max_message_size).unwrap_or(usize::MAX),
-            usize::try_from(p.max_concurrent_fragmented).unwrap_or(usize::MAX),
+            usize::try_from(config.params.max_message_size).unwrap_or(usize::MAX),
+            usize::try_from(config.params.max_concurrent_fragmented).unwrap_or(usize::MAX),
             config.max_reassembly_bytes,
         );
         let mut timers = [None; TIMERS];
@@ -262,14 +313,26 @@ impl Connection {
             version: 0,
             peer: None,
             negotiated: None,
+            #[cfg(feature = "alloc")]
             preauth: VecDeque::new(),
+            #[cfg(feature = "alloc")]
             preauth_bytes: 0,
+            #[cfg(feature = "alloc")]
             replay: VecDeque::new(),
+            #[cfg(feature = "alloc")]
             rx: BytesMut::new(),
+            #[cfg(feature = "alloc")]
             record: Bytes::new(),
+            #[cfg(not(feature = "alloc"))]
+            rx: heapless::Vec::new(),
+            #[cfg(not(feature = "alloc"))]
+            record: 0..0,
+            #[cfg(not(feature = "alloc"))]
+            rx_consumed: 0,
             record_pos: 0,
+            #[cfg(feature = "alloc")]
             reasm,
-            events: VecDeque::new(),
+            events: Queue::new(),
             current: None,
             next_data: 0,
             tx: Tx::default(),
@@ -277,17 +340,19 @@ impl Connection {
             pongs_queued: 0,
             ping_out: None,
             next_req_id: 1,
-            out_reqs: BTreeMap::new(),
-            out_deadlines: BTreeSet::new(),
+            out_reqs: Map::new(),
+            out_deadlines: Deadlines::new(),
             max_peer_req: 0,
-            in_reqs: BTreeMap::new(),
-            in_deadlines: BTreeSet::new(),
+            in_reqs: Map::new(),
+            in_deadlines: Deadlines::new(),
             next_sub_id: 1,
-            client_subs: BTreeMap::new(),
+            client_subs: Map::new(),
             max_peer_sub: 0,
-            server_subs: BTreeMap::new(),
-            dropped_reported: BTreeMap::new(),
+            server_subs: Map::new(),
+            dropped_reported: Map::new(),
+            #[cfg(feature = "alloc")]
             streams: None,
+            #[cfg(feature = "alloc")]
             resets: RateCounter::default(),
             empties: RateCounter::default(),
             timers,
@@ -300,7 +365,7 @@ impl Connection {
             first_close: None,
             peer_last_request: u64::MAX,
             our_last_request: u64::MAX,
-            close_reason: String::new(),
+            close_reason: heapless::String::new(),
             closed_event: false,
             stats: Stats::default(),
             config,
@@ -352,7 +417,11 @@ impl Connection {
         s.rtt_var = self.srtt.map(|_| self.rttvar);
         s.min_rtt = self.min_rtt;
         s.queued_bytes = (self.tx.queued_bytes() + self.tx.control.len()) as u64;
-        s.reassembly_bytes = self.reasm.memory() as u64;
+        #[cfg(feature = "alloc")]
+        {
+            s.reassembly_bytes = self.reasm.memory() as u64;
+        }
+        #[cfg(feature = "alloc")]
         if let Some(st) = &self.streams {
             let ss = st.stats();
             s.stream_send_window = ss.conn_send_credit;
@@ -370,14 +439,21 @@ impl Connection {
             // Nothing more is read; the bytes are consumed so the caller can move on.
             return data.len();
         }
+        #[cfg(not(feature = "alloc"))]
+        self.release_rx();
         // Buffer at most one maximal record (plus the preface) ahead of processing.
         let limit = preface::LEN
             + record::HEADER_LEN
             + self.config.params.max_record_size as usize
             + record::TRAILER_LEN;
+        #[cfg(not(feature = "alloc"))]
+        let limit = limit.min(capacity::RX);
         let room = limit.saturating_sub(self.rx.len());
         let take = room.min(data.len());
+        #[cfg(feature = "alloc")]
         self.rx.extend_from_slice(&data[..take]);
+        #[cfg(not(feature = "alloc"))]
+        let _ = self.rx.extend_from_slice(&data[..take]);
         self.stats.bytes_received += take as u64;
         if take > 0 {
             self.last_rx = now;
@@ -445,18 +521,18 @@ impl Connection {
             {
                 let token = self.rng.next_u64();
                 self.ping_out = Some((token, now));
-                self.tx.control.push(&Frame::Ping { token });
+                self.push_control(&Frame::Ping { token });
             }
             self.arm_heartbeat(now);
         }
         // Request deadlines, ours and the peer's; bounded by the request caps.
-        while let Some(&(t, id)) = self.out_deadlines.first() {
+        while let Some((t, id)) = self.out_deadlines.first() {
             if t > now {
                 break;
             }
             self.out_deadlines.pop_first();
-            if self.out_reqs.remove(&id).is_some() {
-                self.tx.control.push(&Frame::Cancel { id });
+            if self.out_reqs.remove(id).is_some() {
+                self.push_control(&Frame::Cancel { id });
                 self.push_event(
                     Event::Response {
                         id,
@@ -467,12 +543,12 @@ impl Connection {
                 );
             }
         }
-        while let Some(&(t, id)) = self.in_deadlines.first() {
+        while let Some((t, id)) = self.in_deadlines.first() {
             if t > now {
                 break;
             }
             self.in_deadlines.pop_first();
-            if self.in_reqs.remove(&id).is_some() {
+            if self.in_reqs.remove(id).is_some() {
                 self.push_event(Event::RequestCancelled { id }, None);
             }
         }
@@ -497,6 +573,8 @@ impl Connection {
     /// [`data`](Self::data) until the next call.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.current = None;
+        #[cfg(not(feature = "alloc"))]
+        self.release_rx();
         if self.events.is_empty() && !matches!(self.phase, Phase::Closed | Phase::Failing) {
             // Input processing paused on a full event queue resumes here.
             let now = self.last_rx;
@@ -526,7 +604,7 @@ impl Connection {
     /// Credit returns as the application consumes deliveries, not as they arrive,
     /// so a subscriber that stops polling stops the server instead of being buried.
     fn consumed_delivery(&mut self, sub_id: u64) {
-        let Some(s) = self.client_subs.get_mut(&sub_id) else {
+        let Some(s) = self.client_subs.get_mut(sub_id) else {
             return;
         };
         s.consumed += 1;
@@ -536,7 +614,7 @@ impl Connection {
             let inc = s.consumed;
             s.credit += inc;
             s.consumed = 0;
-            self.tx.control.push(&Frame::SubCredit {
+            self.push_control(&Frame::SubCredit {
                 sub_id,
                 increment: u64::from(inc),
             });
@@ -571,7 +649,10 @@ impl Connection {
             Phase::Handshake | Phase::AwaitAuth => self.role == Role::Client,
             Phase::Failing | Phase::Closed => false,
         };
+        #[cfg(feature = "alloc")]
         let mut streams = StreamSource(self.streams.as_mut(), now);
+        #[cfg(not(feature = "alloc"))]
+        let mut streams = send::NoStreams;
         pos += self.tx.fill(
             &mut buf[pos..],
             max_record,
@@ -602,10 +683,11 @@ impl Connection {
 
     /// The data of the event last returned by [`poll_event`](Self::poll_event).
     pub fn data(&self, id: DataId) -> Option<Data<'_>> {
-        let (cur, bytes) = self.current.as_ref()?;
+        let (cur, fr) = self.current.as_ref()?;
         if *cur != id {
             return None;
         }
+        let bytes = self.frame_bytes(fr);
         let (t, _, hdr) = frame::decode_header(bytes).ok()?;
         let f = Frame::decode(t, &bytes[hdr..]).ok()?;
         Some(match f {
@@ -650,6 +732,7 @@ impl Connection {
     }
 
     /// The payload of the current event as shared bytes, without copying.
+    #[cfg(feature = "alloc")]
     pub fn take_payload(&self, id: DataId) -> Option<Bytes> {
         let d = self.data(id)?;
         let (_, bytes) = self.current.as_ref()?;
@@ -670,8 +753,35 @@ impl Connection {
         !self.config.params.integrity && self.peer.is_some_and(|p| !p.integrity)
     }
 
-    fn push_event(&mut self, ev: Event, data: Option<Bytes>) {
-        self.events.push_back((ev, data));
+    /// The bytes of a received frame.
+    fn frame_bytes<'a>(&'a self, fr: &'a FrameRef) -> &'a [u8] {
+        #[cfg(feature = "alloc")]
+        {
+            fr
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            &self.rx[fr.clone()]
+        }
+    }
+
+    fn push_event(&mut self, ev: Event, data: Option<FrameRef>) {
+        // With fixed capacities the queue is sized for the worst burst (see
+        // `capacity::EVENTS`): processing pauses at EVENT_SOFT_CAP.
+        let pushed = self.events.push_back((ev, data));
+        debug_assert!(pushed.is_ok(), "event queue sized for the worst case");
+    }
+
+    /// Queues a control frame. A full fixed-capacity queue means the peer is not
+    /// reading while making us answer: that is a flood.
+    fn push_control(&mut self, f: &Frame<'_>) {
+        if !self.tx.control.push(f) {
+            self.fail(
+                Instant::ZERO,
+                ErrorCode::CONTROL_FLOOD,
+                "control queue full",
+            );
+        }
     }
 
     fn new_data_id(&mut self) -> DataId {
@@ -703,7 +813,7 @@ impl Connection {
         self.stats.errors += 1;
         self.tx.clear();
         // Our preface may not be out yet: it still goes first (poll_transmit).
-        self.tx.control.push(&Frame::Close {
+        let _ = self.tx.control.push(&Frame::Close {
             code,
             last_request_id: self.max_peer_req,
             reason,
@@ -726,14 +836,14 @@ impl Connection {
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
-        self.close_reason.push_str(&reason[..end]);
+        let _ = self.close_reason.push_str(&reason[..end]);
     }
 
     fn emit_closed(&mut self, info: CloseInfo) {
         if !self.closed_event {
             self.closed_event = true;
             // Pending requests will never be answered.
-            let ids: alloc::vec::Vec<u64> = self.out_reqs.keys().copied().collect();
+            let ids = self.out_reqs.keys_above(0);
             self.out_reqs.clear();
             self.out_deadlines.clear();
             for id in ids {
@@ -762,10 +872,13 @@ impl Connection {
         if self.phase != Phase::Draining || !(self.close_sent && self.close_received) {
             return;
         }
+        #[cfg(feature = "alloc")]
         let streams_open = self
             .streams
             .as_ref()
             .is_some_and(|s| s.stats().open_streams > 0);
+        #[cfg(not(feature = "alloc"))]
+        let streams_open = false;
         if self.out_reqs.is_empty() && self.in_reqs.is_empty() && !streams_open && self.tx.is_idle()
         {
             let (code, side) = self
@@ -789,12 +902,7 @@ impl Connection {
     }
 
     /// Checks size and queue bounds for a data frame and queues it: commit on success.
-    fn queue_data(
-        &mut self,
-        prio: Priority,
-        f: &Frame<'_>,
-        payload: Option<&Bytes>,
-    ) -> Result<(), Error> {
+    fn queue_data(&mut self, prio: Priority, f: &Frame<'_>) -> Result<(), Error> {
         let n = f.encoded_len();
         let (_, max_frame) = self.peer_limits();
         let max_msg = match &self.peer {
@@ -823,7 +931,10 @@ impl Connection {
             self.blocked = true;
             return Err(Error::Blocked);
         }
-        self.tx.push_data(prio, f, payload, max_frame);
+        if !self.tx.push_data(prio, f, max_frame) {
+            self.blocked = true;
+            return Err(Error::Blocked);
+        }
         self.stats.messages_sent += 1;
         Ok(())
     }
@@ -833,8 +944,7 @@ impl Connection {
     /// Queues a one-way message.
     pub fn send_message(&mut self, payload: &[u8], prio: Priority) -> Result<(), Error> {
         self.can_send_app()?;
-        let owned = Bytes::copy_from_slice(payload);
-        self.queue_data(prio, &Frame::Message { payload }, Some(&owned))
+        self.queue_data(prio, &Frame::Message { payload })
     }
 
     /// Sends a request; returns its id. `timeout` is carried to the responder and
@@ -862,7 +972,6 @@ impl Connection {
             let ms = t.as_micros().div_ceil(1000);
             u64::try_from(ms).unwrap_or(u64::MAX).max(1)
         });
-        let owned = Bytes::copy_from_slice(payload);
         self.queue_data(
             prio,
             &Frame::Request {
@@ -871,25 +980,25 @@ impl Connection {
                 subject,
                 payload,
             },
-            Some(&owned),
         )?;
         self.next_req_id += 1;
         let deadline = timeout.map(|t| now + t);
         if let Some(d) = deadline {
-            self.out_deadlines.insert((d, id));
+            self.out_deadlines.insert(d, id);
         }
-        self.out_reqs.insert(id, OutRequest { deadline });
+        // The cap was checked above, so a fixed-capacity table has room.
+        let _ = self.out_reqs.insert(id, OutRequest { deadline });
         Ok(id)
     }
 
     /// Cancels one of our outstanding requests: the responder is told, and no
     /// response event will follow.
     pub fn cancel(&mut self, id: u64) -> Result<(), Error> {
-        let r = self.out_reqs.remove(&id).ok_or(Error::UnknownId)?;
+        let r = self.out_reqs.remove(id).ok_or(Error::UnknownId)?;
         if let Some(d) = r.deadline {
-            self.out_deadlines.remove(&(d, id));
+            self.out_deadlines.remove(d, id);
         }
-        self.tx.control.push(&Frame::Cancel { id });
+        self.push_control(&Frame::Cancel { id });
         Ok(())
     }
 
@@ -905,7 +1014,7 @@ impl Connection {
         if matches!(self.phase, Phase::Failing | Phase::Closed) {
             return Err(Error::Closed);
         }
-        let deadline = *self.in_reqs.get(&id).ok_or(Error::UnknownId)?;
+        let deadline = *self.in_reqs.get(id).ok_or(Error::UnknownId)?;
         if message.len() > frame::MAX_REASON {
             return Err(Error::Invalid(InvalidKind::TooLong));
         }
@@ -917,7 +1026,6 @@ impl Connection {
             Outcome::Cancelled => Status::Cancelled,
             Outcome::NotProcessed => return Err(Error::Invalid(InvalidKind::Range)),
         };
-        let owned = Bytes::copy_from_slice(payload);
         self.queue_data(
             prio,
             &Frame::Response {
@@ -925,11 +1033,10 @@ impl Connection {
                 status,
                 payload,
             },
-            Some(&owned),
         )?;
-        self.in_reqs.remove(&id);
+        self.in_reqs.remove(id);
         if let Some(d) = deadline {
-            self.in_deadlines.remove(&(d, id));
+            self.in_deadlines.remove(d, id);
         }
         Ok(())
     }
@@ -956,6 +1063,8 @@ impl Connection {
                 .map_err(|_| Error::Invalid(InvalidKind::Topic))?;
         }
         let peer_cap = self.peer.map_or(u64::MAX, |p| p.max_subscriptions) as usize;
+        #[cfg(not(feature = "alloc"))]
+        let peer_cap = peer_cap.min(capacity::TABLE);
         if self.client_subs.len() >= peer_cap {
             return Err(Error::Blocked);
         }
@@ -968,9 +1077,9 @@ impl Connection {
             filter: filter.as_bytes(),
             group: group.unwrap_or("").as_bytes(),
         };
-        self.queue_data(Priority::Urgent, &f, None)?;
+        self.queue_data(Priority::Urgent, &f)?;
         self.next_sub_id += 1;
-        self.client_subs.insert(
+        let _ = self.client_subs.insert(
             id,
             ClientSub {
                 credit: window,
@@ -986,8 +1095,8 @@ impl Connection {
         if matches!(self.phase, Phase::Failing | Phase::Closed) {
             return Err(Error::Closed);
         }
-        self.client_subs.remove(&sub_id).ok_or(Error::UnknownId)?;
-        self.tx.control.push(&Frame::Unsubscribe { sub_id });
+        self.client_subs.remove(sub_id).ok_or(Error::UnknownId)?;
+        self.push_control(&Frame::Unsubscribe { sub_id });
         Ok(())
     }
 
@@ -1001,14 +1110,12 @@ impl Connection {
             return Err(Error::NotNegotiated);
         }
         crate::topic::validate_topic(topic).map_err(|_| Error::Invalid(InvalidKind::Topic))?;
-        let owned = Bytes::copy_from_slice(payload);
         self.queue_data(
             prio,
             &Frame::Publish {
                 topic: topic.as_bytes(),
                 payload,
             },
-            Some(&owned),
         )
     }
 
@@ -1018,7 +1125,7 @@ impl Connection {
         &mut self,
         sub_id: u64,
         topic: &[u8],
-        payload: Bytes,
+        payload: &[u8],
         prio: Priority,
     ) -> Result<(), Error> {
         if self.role != Role::Server {
@@ -1027,11 +1134,7 @@ impl Connection {
         if !matches!(self.phase, Phase::Established | Phase::Draining) {
             return Err(Error::Closed);
         }
-        let credit = self
-            .server_subs
-            .get(&sub_id)
-            .ok_or(Error::UnknownId)?
-            .credit;
+        let credit = self.server_subs.get(sub_id).ok_or(Error::UnknownId)?.credit;
         if credit == 0 {
             return Err(Error::Blocked);
         }
@@ -1040,11 +1143,10 @@ impl Connection {
             &Frame::Deliver {
                 sub_id,
                 topic,
-                payload: &payload,
+                payload,
             },
-            Some(&payload),
         )?;
-        if let Some(s) = self.server_subs.get_mut(&sub_id) {
+        if let Some(s) = self.server_subs.get_mut(sub_id) {
             s.credit -= 1;
         }
         Ok(())
@@ -1055,10 +1157,10 @@ impl Connection {
         if self.role != Role::Server {
             return Err(Error::Invalid(InvalidKind::Role));
         }
-        if !self.server_subs.contains_key(&sub_id) {
+        if !self.server_subs.contains(sub_id) {
             return Err(Error::UnknownId);
         }
-        self.tx.control.push(&Frame::SubDropped { sub_id, total });
+        self.push_control(&Frame::SubDropped { sub_id, total });
         self.stats.dropped = self.stats.dropped.max(total);
         Ok(())
     }
@@ -1080,7 +1182,7 @@ impl Connection {
 
     fn send_close(&mut self, now: Instant, code: ErrorCode, reason: &str, side: Side) {
         self.our_last_request = self.max_peer_req;
-        self.tx.control.push(&Frame::Close {
+        self.push_control(&Frame::Close {
             code,
             last_request_id: self.max_peer_req,
             reason,
@@ -1096,6 +1198,7 @@ impl Connection {
 
     // ----- streams -----
 
+    #[cfg(feature = "alloc")]
     fn streams_mut(&mut self) -> Result<&mut crate::stream::Streams, Error> {
         if !matches!(self.phase, Phase::Established | Phase::Draining) {
             return Err(Error::NotConnected);
@@ -1103,6 +1206,7 @@ impl Connection {
         self.streams.as_mut().ok_or(Error::NotNegotiated)
     }
 
+    #[cfg(feature = "alloc")]
     /// Opens a stream; returns its id.
     pub fn open_stream(&mut self) -> Result<u64, Error> {
         if self.phase != Phase::Established {
@@ -1115,12 +1219,14 @@ impl Connection {
         self.streams_mut()?.open().map_err(stream_err)
     }
 
+    #[cfg(feature = "alloc")]
     /// Writes to a stream; returns how many bytes were accepted (bounded by the
     /// stream's send buffer), `Blocked` if none could be.
     pub fn stream_write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
         self.streams_mut()?.write(id, data).map_err(stream_err)
     }
 
+    #[cfg(feature = "alloc")]
     /// Reads from a stream into `buf`.
     pub fn stream_read(
         &mut self,
@@ -1130,17 +1236,43 @@ impl Connection {
         self.streams_mut()?.read(id, buf).map_err(stream_err)
     }
 
+    #[cfg(feature = "alloc")]
     /// Ends our direction of a stream.
     pub fn stream_finish(&mut self, id: u64) -> Result<(), Error> {
         self.streams_mut()?.finish(id).map_err(stream_err)
     }
 
+    #[cfg(feature = "alloc")]
     /// Aborts a stream both ways with an application code.
     pub fn stream_reset(&mut self, id: u64, code: u64) -> Result<(), Error> {
         self.streams_mut()?.reset(id, code).map_err(stream_err)
     }
 }
 
+/// Lowers the announced limits to what fixed capacities can hold, so a compliant
+/// peer never sends more than fits: one record of `capacity::RECORD`, no fragments,
+/// no streams, and tables of `capacity::TABLE` entries. Pipelined frames are not
+/// buffered before authentication.
+#[cfg(not(feature = "alloc"))]
+fn fit_to_capacity(mut c: Config) -> Config {
+    let p = &mut c.params;
+    let rec = capacity::RECORD as u64;
+    p.max_record_size = p.max_record_size.min(rec);
+    p.max_frame_size = p.max_frame_size.min(p.max_record_size);
+    p.max_message_size = p.max_message_size.min(p.max_frame_size);
+    p.max_concurrent_fragmented = 0;
+    p.capabilities &= !crate::wire::params::CAP_STREAMS;
+    let table = capacity::TABLE as u64;
+    p.max_concurrent_requests = p.max_concurrent_requests.min(table);
+    p.max_subscriptions = p.max_subscriptions.min(table);
+    c.max_outstanding_requests = c.max_outstanding_requests.min(capacity::TABLE);
+    c.max_queued_bytes = c.max_queued_bytes.min(capacity::TX);
+    c.max_queued_control = c.max_queued_control.min(capacity::TX / 16);
+    c.max_preauth_bytes = 0;
+    c
+}
+
+#[cfg(feature = "alloc")]
 fn stream_err(e: crate::stream::StreamError) -> Error {
     use crate::stream::StreamError as S;
     match e {
@@ -1151,8 +1283,10 @@ fn stream_err(e: crate::stream::StreamError) -> Error {
 }
 
 /// Adapts the stream component to the scheduler.
+#[cfg(feature = "alloc")]
 struct StreamSource<'a>(Option<&'a mut crate::stream::Streams>, Instant);
 
+#[cfg(feature = "alloc")]
 impl send::FrameSource for StreamSource<'_> {
     fn next_frame(&mut self, out: &mut [u8], max: usize) -> Option<usize> {
         let s = self.0.as_mut()?;

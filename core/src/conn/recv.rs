@@ -2,17 +2,26 @@
 //! ([`Connection::on_frame`]).
 
 use super::handshake::Refusal;
-use super::{Connection, Event, Outcome, Phase, ServerSub, Side, EVENT_SOFT_CAP};
+use super::{Connection, Event, FrameRef, Outcome, Phase, ServerSub, Side, EVENT_SOFT_CAP};
 use crate::config::{OverflowPolicy, Role};
 use crate::error::ErrorCode;
+#[cfg(feature = "alloc")]
 use crate::stream::{StreamEvent, StreamProtoError};
 use crate::time::Instant;
 use crate::wire::frame::{self, Frame, FrameError, Status};
-use crate::wire::params::{CAP_PUBSUB, CAP_STREAMS};
+use crate::wire::params::CAP_PUBSUB;
+#[cfg(feature = "alloc")]
+use crate::wire::params::CAP_STREAMS;
 use crate::wire::preface::{self, Preface, PrefaceError};
 use crate::wire::record;
-use bytes::Bytes;
 use core::time::Duration;
+
+/// A frame copied out for parsing while the connection is mutated: with `alloc` a
+/// reference-counted handle (no copy), without it a copy of at most one record.
+#[cfg(feature = "alloc")]
+type Local = bytes::Bytes;
+#[cfg(not(feature = "alloc"))]
+type Local = heapless::Vec<u8, { super::capacity::RECORD }>;
 
 impl Connection {
     /// Processes buffered input until it runs out or enough events are queued.
@@ -23,6 +32,7 @@ impl Connection {
             if matches!(self.phase, Phase::Failing | Phase::Closed) {
                 return;
             }
+            #[cfg(feature = "alloc")]
             if let Some(fb) = self.replay.pop_front() {
                 self.dispatch(now, fb);
                 continue;
@@ -35,8 +45,38 @@ impl Connection {
                 break;
             }
         }
+        #[cfg(feature = "alloc")]
         self.drain_stream_events();
         self.check_drained(now);
+    }
+
+    /// Without `alloc`: drops records already read from the receive buffer once no
+    /// event refers to them any more.
+    #[cfg(not(feature = "alloc"))]
+    pub(super) fn release_rx(&mut self) {
+        if self.events.is_empty()
+            && self.current.is_none()
+            && self.record_pos >= self.record.len()
+            && self.rx_consumed > 0
+        {
+            let len = self.rx.len();
+            self.rx.copy_within(self.rx_consumed..len, 0);
+            self.rx.truncate(len - self.rx_consumed);
+            self.rx_consumed = 0;
+            self.record = 0..0;
+            self.record_pos = 0;
+        }
+    }
+
+    fn local_copy(&self, fb: &FrameRef) -> Local {
+        #[cfg(feature = "alloc")]
+        {
+            fb.clone()
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            heapless::Vec::from_slice(self.frame_bytes(fb)).unwrap_or_default()
+        }
     }
 
     /// Reads the preface or the next verified record from the buffer.
@@ -49,7 +89,15 @@ impl Connection {
                     return false;
                 }
                 Some(Ok(p)) => {
+                    #[cfg(feature = "alloc")]
                     let _ = self.rx.split_to(preface::LEN);
+                    #[cfg(not(feature = "alloc"))]
+                    {
+                        // Nothing refers to the buffer yet: the preface comes first.
+                        let len = self.rx.len();
+                        self.rx.copy_within(preface::LEN..len, 0);
+                        self.rx.truncate(len - preface::LEN);
+                    }
                     match self.local_preface.negotiate(&p) {
                         Ok(v) => self.version = v,
                         Err(PrefaceError::NoCommonVersion | PrefaceError::BadMagic) => {
@@ -69,11 +117,25 @@ impl Connection {
         // Records without a CRC are accepted only once integrity was negotiated off.
         let require = !self.integrity_off();
         let max = self.config.params.max_record_size as usize;
-        match record::parse(&self.rx, max, require) {
+        #[cfg(feature = "alloc")]
+        let unread = &self.rx[..];
+        #[cfg(not(feature = "alloc"))]
+        let unread = &self.rx[self.rx_consumed..];
+        match record::parse(unread, max, require) {
             Ok(None) => false,
             Ok(Some(info)) => {
-                let rec = self.rx.split_to(info.total_len).freeze();
-                self.record = rec.slice(info.payload_start..info.payload_start + info.payload_len);
+                let payload = info.payload_start..info.payload_start + info.payload_len;
+                #[cfg(feature = "alloc")]
+                {
+                    let rec = self.rx.split_to(info.total_len).freeze();
+                    self.record = rec.slice(payload);
+                }
+                #[cfg(not(feature = "alloc"))]
+                {
+                    let base = self.rx_consumed;
+                    self.record = base + payload.start..base + payload.end;
+                    self.rx_consumed += info.total_len;
+                }
                 self.record_pos = 0;
                 self.stats.records_received += 1;
                 true
@@ -86,7 +148,10 @@ impl Connection {
     }
 
     fn next_frame_in_record(&mut self, now: Instant) {
+        #[cfg(feature = "alloc")]
         let rest = &self.record[self.record_pos..];
+        #[cfg(not(feature = "alloc"))]
+        let rest = &self.rx[self.record.start + self.record_pos..self.record.end];
         let (_, len, hdr) = match frame::decode_header(rest) {
             Ok(h) => h,
             // Frames never span records.
@@ -102,21 +167,25 @@ impl Connection {
         if total > rest.len() {
             return self.fail(now, ErrorCode::PROTOCOL_ERROR, "frame crosses record");
         }
+        #[cfg(feature = "alloc")]
         let fb = self.record.slice(self.record_pos..self.record_pos + total);
+        #[cfg(not(feature = "alloc"))]
+        let fb = self.record.start + self.record_pos..self.record.start + self.record_pos + total;
         self.record_pos += total;
         self.on_frame(now, fb);
     }
 
     /// Routes a frame according to the phase: handshake frames first, buffering of
     /// the client's pipelined frames until its proof, then normal dispatch.
-    fn on_frame(&mut self, now: Instant, fb: Bytes) {
+    fn on_frame(&mut self, now: Instant, fb: FrameRef) {
         self.stats.frames_received += 1;
-        let t = fb[0];
+        let t = self.frame_bytes(&fb)[0];
         match self.phase {
             Phase::Handshake => self.on_handshake_frame(now, fb),
             Phase::AwaitAuth if t == frame::ty::AUTH || t == frame::ty::CLOSE => {
                 self.dispatch(now, fb)
             }
+            #[cfg(feature = "alloc")]
             Phase::AwaitAuth => {
                 self.preauth_bytes += fb.len();
                 if self.preauth_bytes > self.config.max_preauth_bytes {
@@ -128,17 +197,25 @@ impl Connection {
                 }
                 self.preauth.push_back(fb);
             }
+            // Without a heap nothing is buffered before authentication.
+            #[cfg(not(feature = "alloc"))]
+            Phase::AwaitAuth => self.fail(
+                now,
+                ErrorCode::PREAUTH_LIMIT,
+                "too much before authentication",
+            ),
             _ => self.dispatch(now, fb),
         }
     }
 
-    fn on_handshake_frame(&mut self, now: Instant, fb: Bytes) {
+    fn on_handshake_frame(&mut self, now: Instant, fb: FrameRef) {
+        let fb = self.local_copy(&fb);
         let (t, _, hdr) = match frame::decode_header(&fb) {
             Ok(h) => h,
             Err(_) => return self.fail(now, ErrorCode::PROTOCOL_ERROR, "bad frame"),
         };
-        let body = fb.slice(hdr..);
-        let f = match Frame::decode(t, &body) {
+        let body = &fb[hdr..];
+        let f = match Frame::decode(t, body) {
             Ok(f) => f,
             Err(code) => return self.fail(now, code, "bad frame"),
         };
@@ -196,12 +273,13 @@ impl Connection {
     }
 
     /// Every frame's handler once the handshake is done.
-    fn dispatch(&mut self, now: Instant, fb: Bytes) {
-        let (t, _, hdr) = match frame::decode_header(&fb) {
+    fn dispatch(&mut self, now: Instant, fb: FrameRef) {
+        let local = self.local_copy(&fb);
+        let (t, _, hdr) = match frame::decode_header(&local) {
             Ok(h) => h,
             Err(_) => return self.fail(now, ErrorCode::PROTOCOL_ERROR, "bad frame"),
         };
-        let f = match Frame::decode(t, &fb[hdr..]) {
+        let f = match Frame::decode(t, &local[hdr..]) {
             Ok(f) => f,
             Err(code) => return self.fail(now, code, "bad frame"),
         };
@@ -210,7 +288,7 @@ impl Connection {
         }
     }
 
-    fn handle(&mut self, now: Instant, fb: &Bytes, f: Frame<'_>) -> Result<(), Refusal> {
+    fn handle(&mut self, now: Instant, fb: &FrameRef, f: Frame<'_>) -> Result<(), Refusal> {
         let client = self.role == Role::Client;
         let pe = (ErrorCode::PROTOCOL_ERROR, "unexpected frame");
         match f {
@@ -226,7 +304,7 @@ impl Connection {
                     return Err((ErrorCode::CONTROL_FLOOD, "too many pings"));
                 }
                 self.pongs_queued += 1;
-                self.tx.control.push(&Frame::Pong { token });
+                self.push_control(&Frame::Pong { token });
             }
             Frame::Pong { token } => {
                 if let Some((t, sent)) = self.ping_out {
@@ -265,9 +343,10 @@ impl Connection {
                 }
                 let deadline = (timeout_ms > 0).then(|| now + Duration::from_millis(timeout_ms));
                 if let Some(d) = deadline {
-                    self.in_deadlines.insert((d, id));
+                    self.in_deadlines.insert(d, id);
                 }
-                self.in_reqs.insert(id, deadline);
+                // The limit check above keeps a fixed-capacity table within bounds.
+                let _ = self.in_reqs.insert(id, deadline);
                 let data = self.new_data_id();
                 self.push_event(Event::Request { id, deadline, data }, Some(fb.clone()));
             }
@@ -276,11 +355,11 @@ impl Connection {
                 if id == 0 || id >= self.next_req_id {
                     return Err((ErrorCode::PROTOCOL_ERROR, "response to unknown request"));
                 }
-                let Some(r) = self.out_reqs.remove(&id) else {
+                let Some(r) = self.out_reqs.remove(id) else {
                     return Ok(()); // late: cancelled or timed out here
                 };
                 if let Some(d) = r.deadline {
-                    self.out_deadlines.remove(&(d, id));
+                    self.out_deadlines.remove(d, id);
                 }
                 let outcome = match status {
                     Status::Ok => Outcome::Ok,
@@ -300,8 +379,10 @@ impl Connection {
                 );
             }
             Frame::Cancel { id } => {
-                if self.in_reqs.remove(&id).is_some() {
-                    self.in_deadlines.retain(|&(_, i)| i != id);
+                if let Some(deadline) = self.in_reqs.remove(id) {
+                    if let Some(d) = deadline {
+                        self.in_deadlines.remove(d, id);
+                    }
                     self.push_event(Event::RequestCancelled { id }, None);
                 }
             }
@@ -331,7 +412,7 @@ impl Connection {
                     return Err((ErrorCode::SUBSCRIPTION_LIMIT, "too many subscriptions"));
                 }
                 let credit = u32::try_from(credit).unwrap_or(u32::MAX);
-                self.server_subs.insert(sub_id, ServerSub { credit });
+                let _ = self.server_subs.insert(sub_id, ServerSub { credit });
                 let data = self.new_data_id();
                 self.push_event(
                     Event::Subscribed {
@@ -347,7 +428,7 @@ impl Connection {
                 if client || !self.cap(CAP_PUBSUB) {
                     return Err(pe);
                 }
-                if self.server_subs.remove(&sub_id).is_some() {
+                if self.server_subs.remove(sub_id).is_some() {
                     self.push_event(Event::Unsubscribed { sub_id }, None);
                 }
             }
@@ -358,7 +439,7 @@ impl Connection {
                 if increment == 0 && self.empty_frame(now) {
                     return Ok(());
                 }
-                if let Some(s) = self.server_subs.get_mut(&sub_id) {
+                if let Some(s) = self.server_subs.get_mut(sub_id) {
                     let inc = u32::try_from(increment).unwrap_or(u32::MAX);
                     s.credit = s.credit.saturating_add(inc);
                     self.push_event(
@@ -395,7 +476,7 @@ impl Connection {
                     ));
                 }
                 self.stats.messages_received += 1;
-                let Some(s) = self.client_subs.get_mut(&sub_id) else {
+                let Some(s) = self.client_subs.get_mut(sub_id) else {
                     return Ok(()); // unsubscribed while in flight
                 };
                 if s.credit == 0 {
@@ -409,12 +490,14 @@ impl Connection {
                 if !client || !self.cap(CAP_PUBSUB) {
                     return Err(pe);
                 }
-                if self.client_subs.contains_key(&sub_id) {
-                    let prev = self.dropped_reported.insert(sub_id, total).unwrap_or(0);
+                if self.client_subs.contains(sub_id) {
+                    let prev = self.dropped_reported.get(sub_id).copied().unwrap_or(0);
+                    let _ = self.dropped_reported.insert(sub_id, total);
                     self.stats.dropped += total.saturating_sub(prev);
                     self.push_event(Event::Dropped { sub_id, total }, None);
                 }
             }
+            #[cfg(feature = "alloc")]
             Frame::WindowUpdate { id, increment } => {
                 if increment == 0 && self.empty_frame(now) {
                     return Ok(());
@@ -422,6 +505,7 @@ impl Connection {
                 let s = self.streams_or(pe)?;
                 s.on_window_update(id, increment).map_err(stream_proto)?;
             }
+            #[cfg(feature = "alloc")]
             Frame::StreamData { id, flags, data } => {
                 if data.is_empty() && flags == 0 && self.empty_frame(now) {
                     return Ok(());
@@ -437,6 +521,7 @@ impl Connection {
                 )
                 .map_err(stream_proto)?;
             }
+            #[cfg(feature = "alloc")]
             Frame::StreamReset { id, code } => {
                 let limit = self.config.max_resets_per_interval;
                 let interval = self.config.reset_interval;
@@ -446,6 +531,7 @@ impl Connection {
                 let s = self.streams_or(pe)?;
                 s.on_reset(id, code).map_err(stream_proto)?;
             }
+            #[cfg(feature = "alloc")]
             Frame::Fragment {
                 frag_id,
                 flags,
@@ -463,6 +549,16 @@ impl Connection {
                     self.dispatch(now, inner);
                 }
             }
+            #[cfg(not(feature = "alloc"))]
+            Frame::WindowUpdate { .. } | Frame::StreamData { .. } | Frame::StreamReset { .. } => {
+                // Streams were not offered: the capability is never negotiated.
+                return Err(pe);
+            }
+            #[cfg(not(feature = "alloc"))]
+            Frame::Fragment { .. } => {
+                // We announced no room for reassembly.
+                return Err((ErrorCode::FRAGMENT_LIMIT, "no reassembly"));
+            }
             Frame::Extension { .. } => {
                 self.empty_frame(now);
             }
@@ -470,6 +566,7 @@ impl Connection {
         Ok(())
     }
 
+    #[cfg(feature = "alloc")]
     fn streams_or(&mut self, e: Refusal) -> Result<&mut crate::stream::Streams, Refusal> {
         if !self.cap(CAP_STREAMS) {
             return Err(e);
@@ -478,11 +575,9 @@ impl Connection {
     }
 
     /// Moves the stream component's events into the connection's queue.
+    #[cfg(feature = "alloc")]
     pub(super) fn drain_stream_events(&mut self) {
-        let Some(s) = self.streams.as_mut() else {
-            return;
-        };
-        while let Some(e) = s.poll_event() {
+        while let Some(e) = self.streams.as_mut().and_then(|s| s.poll_event()) {
             let ev = match e {
                 StreamEvent::Opened(id) => Event::StreamOpened(id),
                 StreamEvent::Readable(id) | StreamEvent::Finished(id) => Event::StreamReadable(id),
@@ -490,7 +585,7 @@ impl Connection {
                 StreamEvent::Reset { id, code } => Event::StreamReset { id, code },
                 StreamEvent::Closed(id) => Event::StreamClosed(id),
             };
-            self.events.push_back((ev, None));
+            self.push_event(ev, None);
         }
     }
 
@@ -508,6 +603,7 @@ impl Connection {
             }
         }
         self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
+        #[cfg(feature = "alloc")]
         if let (Some(s), Some(srtt)) = (self.streams.as_mut(), self.srtt) {
             s.set_rtt(u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX));
         }
@@ -523,15 +619,11 @@ impl Connection {
         self.close_received = true;
         self.peer_last_request = last_request_id;
         // Our requests the peer will not process end now, safe to retry.
-        let ids: alloc::vec::Vec<u64> = self
-            .out_reqs
-            .range(last_request_id.saturating_add(1)..)
-            .map(|(&id, _)| id)
-            .collect();
+        let ids = self.out_reqs.keys_above(last_request_id);
         for id in ids {
-            if let Some(r) = self.out_reqs.remove(&id) {
+            if let Some(r) = self.out_reqs.remove(id) {
                 if let Some(d) = r.deadline {
-                    self.out_deadlines.remove(&(d, id));
+                    self.out_deadlines.remove(d, id);
                 }
             }
             self.push_event(
@@ -553,6 +645,7 @@ impl Connection {
     }
 }
 
+#[cfg(feature = "alloc")]
 fn stream_proto(e: StreamProtoError) -> Refusal {
     match e {
         StreamProtoError::FlowControl => (ErrorCode::FLOW_CONTROL_ERROR, "stream flow control"),

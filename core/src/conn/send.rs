@@ -2,18 +2,24 @@
 //! fragments that interleave with small ones, and the scheduler that packs frames into
 //! records in the caller's buffer.
 
+use super::store::ByteVec;
 use crate::config::Priority;
-use crate::wire::codec::Writer;
-use crate::wire::frame::{self, Frame, FRAG_FIRST, FRAG_LAST};
+use crate::wire::frame::{self, Frame};
 use crate::wire::record;
-use alloc::collections::VecDeque;
-use alloc::vec::Vec;
+#[cfg(feature = "alloc")]
+use crate::wire::{
+    codec::Writer,
+    frame::{FRAG_FIRST, FRAG_LAST},
+};
+#[cfg(feature = "alloc")]
+use alloc::{collections::VecDeque, vec::Vec};
+#[cfg(feature = "alloc")]
 use bytes::Bytes;
 
 /// Encoded frames, consumed from the front.
 #[derive(Debug, Default)]
 pub(crate) struct FrameQueue {
-    buf: Vec<u8>,
+    buf: ByteVec,
     head: usize,
 }
 
@@ -26,38 +32,54 @@ impl FrameQueue {
         self.len() == 0
     }
 
-    /// Appends `f` encoded; cannot fail (the caller checked the byte bound).
-    pub(crate) fn push(&mut self, f: &Frame<'_>) {
-        let start = self.buf.len();
+    /// Appends `f` encoded; false (nothing queued) if a fixed capacity is full.
+    pub(crate) fn push(&mut self, f: &Frame<'_>) -> bool {
         let n = f.encoded_len();
-        self.buf.resize(start + n, 0);
-        let written = f.encode(&mut self.buf[start..]);
+        if self.buf.grow(n).is_none() {
+            // A fixed buffer may have room once the consumed head is dropped.
+            if self.head == 0 {
+                return false;
+            }
+            self.compact();
+            if self.buf.grow(n).is_none() {
+                return false;
+            }
+        }
+        let start = self.buf.len() - n;
+        let tail = &mut self.buf.as_mut_slice()[start..];
+        let written = f.encode(tail);
         debug_assert_eq!(written, Some(n));
+        true
+    }
+
+    fn compact(&mut self) {
+        self.buf.drain_front(self.head);
+        self.head = 0;
     }
 
     /// Length of the next frame.
     fn peek_len(&self) -> Option<usize> {
-        let (_, body, hdr) = frame::decode_header(&self.buf[self.head..]).ok()?;
+        let (_, body, hdr) = frame::decode_header(&self.buf.as_slice()[self.head..]).ok()?;
         Some(hdr + body)
     }
 
     fn pop_into(&mut self, out: &mut [u8]) -> usize {
         let n = self.peek_len().unwrap_or(0);
-        out[..n].copy_from_slice(&self.buf[self.head..self.head + n]);
+        out[..n].copy_from_slice(&self.buf.as_slice()[self.head..self.head + n]);
         self.head += n;
         // Compact once the consumed part dominates, so memory follows the queue length.
         if self.head == self.buf.len() {
             self.buf.clear();
             self.head = 0;
         } else if self.head > 4096 && self.head * 2 > self.buf.len() {
-            self.buf.drain(..self.head);
-            self.head = 0;
+            self.compact();
         }
         n
     }
 }
 
 /// A frame too large for the peer's max frame size, sent as FRAGMENT frames.
+#[cfg(feature = "alloc")]
 #[derive(Debug)]
 struct Bulk {
     frag_id: u64,
@@ -68,6 +90,7 @@ struct Bulk {
     sent: usize,
 }
 
+#[cfg(feature = "alloc")]
 impl Bulk {
     fn total(&self) -> usize {
         self.prefix.len() + self.payload.len()
@@ -78,6 +101,7 @@ impl Bulk {
 #[derive(Debug, Default)]
 struct Lane {
     small: FrameQueue,
+    #[cfg(feature = "alloc")]
     bulk: VecDeque<Bulk>,
     turn: u8,
 }
@@ -86,6 +110,17 @@ struct Lane {
 pub(crate) trait FrameSource {
     /// Writes one frame of at most `max` bytes into `out`, returning its length.
     fn next_frame(&mut self, out: &mut [u8], max: usize) -> Option<usize>;
+}
+
+/// No streams (a build without `alloc`, or tests).
+#[cfg(any(not(feature = "alloc"), test))]
+pub(crate) struct NoStreams;
+
+#[cfg(any(not(feature = "alloc"), test))]
+impl FrameSource for NoStreams {
+    fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
+        None
+    }
 }
 
 /// All queued output.
@@ -97,6 +132,7 @@ pub(crate) struct Tx {
     queued: usize,
     /// Part of `queued` that belongs to fragmenting (bulk) frames.
     queued_bulk: usize,
+    #[cfg(feature = "alloc")]
     next_frag_id: u64,
     pub(crate) frames_sent: u64,
 }
@@ -124,54 +160,55 @@ impl Tx {
         self.control.is_empty() && self.queued == 0
     }
 
-    /// Queues a data frame at `prio`. Frames whose encoding exceeds `max_frame` go out
-    /// as fragments; `payload` is the frame's trailing payload, `head` the frame encoded
-    /// with an empty payload so the two can be joined without copying the payload.
-    pub(crate) fn push_data(
-        &mut self,
-        prio: Priority,
-        f: &Frame<'_>,
-        payload: Option<&Bytes>,
-        max_frame: usize,
-    ) {
+    /// Queues a data frame at `prio`; false (nothing queued) if a fixed capacity is
+    /// full. Frames whose encoding exceeds `max_frame` go out as fragments (with
+    /// `alloc`): the fields are encoded once, the payload is kept as shared bytes.
+    pub(crate) fn push_data(&mut self, prio: Priority, f: &Frame<'_>, max_frame: usize) -> bool {
         let lane = &mut self.lanes[prio as usize];
         let n = f.encoded_len();
-        self.queued += n;
         if n <= max_frame {
-            lane.small.push(f);
-            return;
+            if !lane.small.push(f) {
+                return false;
+            }
+            self.queued += n;
+            return true;
         }
-        self.queued_bulk += n;
-        // Send the header and fields from a small buffer and the payload by reference,
-        // so a large message is never copied into the queue.
-        let (prefix, payload) = match (without_payload(f), payload) {
-            (Some(stripped), Some(p)) => {
-                let mut prefix = Vec::with_capacity(n - p.len());
-                prefix.push(f.ty());
-                let mut lenbuf = [0u8; crate::varint::MAX_LEN];
-                let l = crate::varint::encode(f.body_len() as u64, &mut lenbuf).unwrap_or(0);
-                prefix.extend_from_slice(&lenbuf[..l]);
-                let fields = stripped.body_len();
-                let at = prefix.len();
-                prefix.resize(at + fields, 0);
-                let mut w = Writer::new(&mut prefix[at..]);
-                stripped.encode_body(&mut w);
-                debug_assert_eq!(w.finish(), Some(fields));
-                (prefix, p.clone())
-            }
-            _ => {
-                let mut full = alloc::vec![0u8; n];
-                f.encode(&mut full);
-                (full, Bytes::new())
-            }
-        };
-        self.next_frag_id += 1;
-        lane.bulk.push_back(Bulk {
-            frag_id: self.next_frag_id,
-            prefix,
-            payload,
-            sent: 0,
-        });
+        #[cfg(feature = "alloc")]
+        {
+            let (prefix, payload) = match without_payload(f) {
+                Some((stripped, payload)) => {
+                    let mut prefix = Vec::with_capacity(n - payload.len());
+                    prefix.push(f.ty());
+                    let mut lenbuf = [0u8; crate::varint::MAX_LEN];
+                    let l = crate::varint::encode(f.body_len() as u64, &mut lenbuf).unwrap_or(0);
+                    prefix.extend_from_slice(&lenbuf[..l]);
+                    let fields = stripped.body_len();
+                    let at = prefix.len();
+                    prefix.resize(at + fields, 0);
+                    let mut w = Writer::new(&mut prefix[at..]);
+                    stripped.encode_body(&mut w);
+                    debug_assert_eq!(w.finish(), Some(fields));
+                    (prefix, Bytes::copy_from_slice(payload))
+                }
+                None => {
+                    let mut full = alloc::vec![0u8; n];
+                    f.encode(&mut full);
+                    (full, Bytes::new())
+                }
+            };
+            self.queued += n;
+            self.queued_bulk += n;
+            self.next_frag_id += 1;
+            lane.bulk.push_back(Bulk {
+                frag_id: self.next_frag_id,
+                prefix,
+                payload,
+                sent: 0,
+            });
+            true
+        }
+        #[cfg(not(feature = "alloc"))]
+        false
     }
 
     /// Fills `out` with records of at most `max_record` payload bytes each. Returns
@@ -247,6 +284,7 @@ impl Tx {
                         }
                         None => None,
                     },
+                    #[cfg(feature = "alloc")]
                     1 => match write_fragment(&mut lane.bulk, out, max_frame) {
                         Ok(Some((n, data))) => {
                             self.queued -= data;
@@ -259,6 +297,8 @@ impl Tx {
                             None
                         }
                     },
+                    #[cfg(not(feature = "alloc"))]
+                    1 => None,
                     _ => streams.next_frame(out, max_frame.min(out.len())),
                 };
                 if let Some(n) = got {
@@ -276,42 +316,65 @@ impl Tx {
     }
 }
 
-/// The same frame with an empty payload, for the kinds whose payload comes last.
-fn without_payload<'a>(f: &Frame<'a>) -> Option<Frame<'a>> {
+/// The same frame with an empty payload, and the payload, for the kinds whose
+/// payload comes last.
+#[cfg(feature = "alloc")]
+fn without_payload<'a>(f: &Frame<'a>) -> Option<(Frame<'a>, &'a [u8])> {
     let empty: &[u8] = &[];
     Some(match *f {
-        Frame::Message { .. } => Frame::Message { payload: empty },
+        Frame::Message { payload } => (Frame::Message { payload: empty }, payload),
         Frame::Request {
             id,
             timeout_ms,
             subject,
-            ..
-        } => Frame::Request {
-            id,
-            timeout_ms,
-            subject,
-            payload: empty,
-        },
-        Frame::Response { id, status, .. } => Frame::Response {
+            payload,
+        } => (
+            Frame::Request {
+                id,
+                timeout_ms,
+                subject,
+                payload: empty,
+            },
+            payload,
+        ),
+        Frame::Response {
             id,
             status,
-            payload: empty,
-        },
-        Frame::Publish { topic, .. } => Frame::Publish {
-            topic,
-            payload: empty,
-        },
-        Frame::Deliver { sub_id, topic, .. } => Frame::Deliver {
+            payload,
+        } => (
+            Frame::Response {
+                id,
+                status,
+                payload: empty,
+            },
+            payload,
+        ),
+        Frame::Publish { topic, payload } => (
+            Frame::Publish {
+                topic,
+                payload: empty,
+            },
+            payload,
+        ),
+        Frame::Deliver {
             sub_id,
             topic,
-            payload: empty,
-        },
+            payload,
+        } => (
+            Frame::Deliver {
+                sub_id,
+                topic,
+                payload: empty,
+            },
+            payload,
+        ),
         _ => return None,
     })
 }
 
 /// Writes one FRAGMENT of the first bulk frame; rotates it to the back so several
 /// large frames share the lane. `Err` if `out` cannot hold a useful fragment.
+#[cfg(feature = "alloc")]
 fn write_fragment(
     bulk: &mut VecDeque<Bulk>,
     out: &mut [u8],
@@ -377,13 +440,7 @@ fn write_fragment(
 mod tests {
     use super::*;
     use crate::wire::frame::decode_header;
-
-    struct NoStreams;
-    impl FrameSource for NoStreams {
-        fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
-            None
-        }
-    }
+    use std::vec::Vec;
 
     fn frames_in(records: &[u8], integrity: bool) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
@@ -404,19 +461,9 @@ mod tests {
     #[test]
     fn control_first_then_priority_order() {
         let mut tx = Tx::default();
-        tx.push_data(
-            Priority::Low,
-            &Frame::Message { payload: b"low" },
-            None,
-            16_384,
-        );
-        tx.push_data(
-            Priority::High,
-            &Frame::Message { payload: b"high" },
-            None,
-            16_384,
-        );
-        tx.control.push(&Frame::Ping { token: 1 });
+        tx.push_data(Priority::Low, &Frame::Message { payload: b"low" }, 16_384);
+        tx.push_data(Priority::High, &Frame::Message { payload: b"high" }, 16_384);
+        assert!(tx.control.push(&Frame::Ping { token: 1 }));
         let mut buf = [0u8; 256];
         let n = tx.fill(&mut buf, 65_535, 16_384, true, &mut NoStreams, true);
         let f = frames_in(&buf[..n], true);
@@ -427,24 +474,15 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "alloc")]
     fn large_frame_fragments_interleave_with_small() {
         let mut tx = Tx::default();
-        let big = Bytes::from(alloc::vec![7u8; 5000]);
-        tx.push_data(
-            Priority::Normal,
-            &Frame::Message { payload: &big },
-            Some(&big),
-            1024,
-        );
+        let big = Bytes::from(std::vec![7u8; 5000]);
+        tx.push_data(Priority::Normal, &Frame::Message { payload: &big }, 1024);
         for _ in 0..3 {
-            tx.push_data(
-                Priority::Normal,
-                &Frame::Message { payload: b"s" },
-                None,
-                1024,
-            );
+            tx.push_data(Priority::Normal, &Frame::Message { payload: b"s" }, 1024);
         }
-        let mut buf = alloc::vec![0u8; 1 << 16];
+        let mut buf = std::vec![0u8; 1 << 16];
         let n = tx.fill(&mut buf, 65_535, 1024, false, &mut NoStreams, true);
         let f = frames_in(&buf[..n], false);
         let kinds: Vec<u8> = f.iter().map(|x| x.0).collect();
@@ -478,7 +516,6 @@ mod tests {
         tx.push_data(
             Priority::Normal,
             &Frame::Message { payload: &[1; 100] },
-            None,
             16_384,
         );
         let mut buf = [0u8; 50];
