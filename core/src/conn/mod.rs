@@ -31,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 #[cfg(feature = "alloc")]
 use reasm::Reassembly;
-use send::Tx;
+use send::{SendMark, Tx};
 use store::{Deadlines, Map, Queue};
 
 /// Fixed capacities of a connection built without `alloc`. The limits announced in
@@ -94,11 +94,15 @@ const TIMERS: usize = 4;
 #[derive(Debug)]
 struct OutRequest {
     deadline: Option<Instant>,
+    /// Where the REQUEST sits in the transmit queues: a CANCEL may not overtake it.
+    mark: SendMark,
 }
 
 /// A client subscription.
 #[derive(Debug)]
 struct ClientSub {
+    /// Where the SUBSCRIBE sits in the transmit queues.
+    mark: SendMark,
     /// Deliveries the server may still send.
     credit: u32,
     /// Deliveries consumed since the last grant.
@@ -245,6 +249,10 @@ pub struct Connection {
     max_peer_sub: u64,
     server_subs: Map<ServerSub>,
     dropped_reported: Map<u64>,
+    /// CANCELs and UNSUBSCRIBEs waiting for their REQUEST or SUBSCRIBE to leave,
+    /// so they never overtake it (control frames go first).
+    deferred_cancels: Map<SendMark>,
+    deferred_unsubs: Map<SendMark>,
     // Streams.
     #[cfg(feature = "alloc")]
     streams: Option<crate::stream::Streams>,
@@ -350,6 +358,8 @@ impl Connection {
             max_peer_sub: 0,
             server_subs: Map::new(),
             dropped_reported: Map::new(),
+            deferred_cancels: Map::new(),
+            deferred_unsubs: Map::new(),
             #[cfg(feature = "alloc")]
             streams: None,
             #[cfg(feature = "alloc")]
@@ -531,8 +541,8 @@ impl Connection {
                 break;
             }
             self.out_deadlines.pop_first();
-            if self.out_reqs.remove(id).is_some() {
-                self.push_control(&Frame::Cancel { id });
+            if let Some(r) = self.out_reqs.remove(id) {
+                self.send_cancel(id, r.mark);
                 self.push_event(
                     Event::Response {
                         id,
@@ -639,6 +649,12 @@ impl Connection {
             pos = preface::LEN;
         }
         let (max_record, max_frame) = self.peer_limits();
+        #[cfg(feature = "alloc")]
+        {
+            self.tx.max_fragmenting = self.peer.map_or(0, |p| {
+                usize::try_from(p.max_concurrent_fragmented).unwrap_or(usize::MAX)
+            });
+        }
         // The CRC is dropped only once both HELLOs said so and ours is already out,
         // so the peer never sees a CRC-less record before it could know.
         let integrity = !(self.hello_sent && self.integrity_off());
@@ -661,6 +677,7 @@ impl Connection {
             &mut streams,
             data_allowed,
         );
+        self.release_deferred();
         if self.tx.control.is_empty() {
             self.pongs_queued = 0;
             // Only a HELLO actually queued counts, not an empty queue before it.
@@ -770,6 +787,40 @@ impl Connection {
         // `capacity::EVENTS`): processing pauses at EVENT_SOFT_CAP.
         let pushed = self.events.push_back((ev, data));
         debug_assert!(pushed.is_ok(), "event queue sized for the worst case");
+    }
+
+    /// Sends CANCEL for one of our requests, but never ahead of the REQUEST itself.
+    fn send_cancel(&mut self, id: u64, mark: SendMark) {
+        if self.tx.is_sent(mark) {
+            self.push_control(&Frame::Cancel { id });
+        } else {
+            // Bounded by the request table the entry came from.
+            let _ = self.deferred_cancels.insert(id, mark);
+        }
+    }
+
+    /// Queues the CANCELs and UNSUBSCRIBEs whose frames have now left.
+    fn release_deferred(&mut self) {
+        if !self.deferred_cancels.is_empty() {
+            for id in self.deferred_cancels.keys_above(0) {
+                if let Some(&m) = self.deferred_cancels.get(id) {
+                    if self.tx.is_sent(m) {
+                        self.deferred_cancels.remove(id);
+                        self.push_control(&Frame::Cancel { id });
+                    }
+                }
+            }
+        }
+        if !self.deferred_unsubs.is_empty() {
+            for sub_id in self.deferred_unsubs.keys_above(0) {
+                if let Some(&m) = self.deferred_unsubs.get(sub_id) {
+                    if self.tx.is_sent(m) {
+                        self.deferred_unsubs.remove(sub_id);
+                        self.push_control(&Frame::Unsubscribe { sub_id });
+                    }
+                }
+            }
+        }
     }
 
     /// Queues a control frame. A full fixed-capacity queue means the peer is not
@@ -902,7 +953,7 @@ impl Connection {
     }
 
     /// Checks size and queue bounds for a data frame and queues it: commit on success.
-    fn queue_data(&mut self, prio: Priority, f: &Frame<'_>) -> Result<(), Error> {
+    fn queue_data(&mut self, prio: Priority, f: &Frame<'_>) -> Result<SendMark, Error> {
         let n = f.encoded_len();
         let (_, max_frame) = self.peer_limits();
         let max_msg = match &self.peer {
@@ -931,12 +982,12 @@ impl Connection {
             self.blocked = true;
             return Err(Error::Blocked);
         }
-        if !self.tx.push_data(prio, f, max_frame) {
+        let Some(mark) = self.tx.push_data(prio, f, max_frame) else {
             self.blocked = true;
             return Err(Error::Blocked);
-        }
+        };
         self.stats.messages_sent += 1;
-        Ok(())
+        Ok(mark)
     }
 
     // ----- application commands -----
@@ -945,6 +996,7 @@ impl Connection {
     pub fn send_message(&mut self, payload: &[u8], prio: Priority) -> Result<(), Error> {
         self.can_send_app()?;
         self.queue_data(prio, &Frame::Message { payload })
+            .map(|_| ())
     }
 
     /// Sends a request; returns its id. `timeout` is carried to the responder and
@@ -972,7 +1024,7 @@ impl Connection {
             let ms = t.as_micros().div_ceil(1000);
             u64::try_from(ms).unwrap_or(u64::MAX).max(1)
         });
-        self.queue_data(
+        let mark = self.queue_data(
             prio,
             &Frame::Request {
                 id,
@@ -987,7 +1039,7 @@ impl Connection {
             self.out_deadlines.insert(d, id);
         }
         // The cap was checked above, so a fixed-capacity table has room.
-        let _ = self.out_reqs.insert(id, OutRequest { deadline });
+        let _ = self.out_reqs.insert(id, OutRequest { deadline, mark });
         Ok(id)
     }
 
@@ -998,7 +1050,7 @@ impl Connection {
         if let Some(d) = r.deadline {
             self.out_deadlines.remove(d, id);
         }
-        self.push_control(&Frame::Cancel { id });
+        self.send_cancel(id, r.mark);
         Ok(())
     }
 
@@ -1077,11 +1129,12 @@ impl Connection {
             filter: filter.as_bytes(),
             group: group.unwrap_or("").as_bytes(),
         };
-        self.queue_data(Priority::Urgent, &f)?;
+        let mark = self.queue_data(Priority::Urgent, &f)?;
         self.next_sub_id += 1;
         let _ = self.client_subs.insert(
             id,
             ClientSub {
+                mark,
                 credit: window,
                 consumed: 0,
                 window,
@@ -1095,8 +1148,12 @@ impl Connection {
         if matches!(self.phase, Phase::Failing | Phase::Closed) {
             return Err(Error::Closed);
         }
-        self.client_subs.remove(sub_id).ok_or(Error::UnknownId)?;
-        self.push_control(&Frame::Unsubscribe { sub_id });
+        let sub = self.client_subs.remove(sub_id).ok_or(Error::UnknownId)?;
+        if self.tx.is_sent(sub.mark) {
+            self.push_control(&Frame::Unsubscribe { sub_id });
+        } else {
+            let _ = self.deferred_unsubs.insert(sub_id, sub.mark);
+        }
         Ok(())
     }
 
@@ -1117,6 +1174,7 @@ impl Connection {
                 payload,
             },
         )
+        .map(|_| ())
     }
 
     /// (Server) Delivers a routed message to a peer subscription, consuming one

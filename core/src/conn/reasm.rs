@@ -81,7 +81,8 @@ impl Reassembly {
                 frag_id,
                 Partial {
                     total,
-                    buf: Vec::new(),
+                    // Bounded by the checks above, so reserving once is safe.
+                    buf: Vec::with_capacity(total),
                 },
             );
         }

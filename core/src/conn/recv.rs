@@ -274,6 +274,11 @@ impl Connection {
 
     /// Every frame's handler once the handshake is done.
     fn dispatch(&mut self, now: Instant, fb: FrameRef) {
+        // With alloc the handle itself is parsed (no extra reference count); without,
+        // the frame is copied out of the receive buffer the handlers mutate around.
+        #[cfg(feature = "alloc")]
+        let local = fb;
+        #[cfg(not(feature = "alloc"))]
         let local = self.local_copy(&fb);
         let (t, _, hdr) = match frame::decode_header(&local) {
             Ok(h) => h,
@@ -283,7 +288,11 @@ impl Connection {
             Ok(f) => f,
             Err(code) => return self.fail(now, code, "bad frame"),
         };
-        if let Err((code, reason)) = self.handle(now, &fb, f) {
+        #[cfg(feature = "alloc")]
+        let fb = &local;
+        #[cfg(not(feature = "alloc"))]
+        let fb = &fb;
+        if let Err((code, reason)) = self.handle(now, fb, f) {
             self.fail(now, code, reason);
         }
     }
@@ -329,10 +338,13 @@ impl Connection {
             }
             Frame::Request { id, timeout_ms, .. } => {
                 self.stats.messages_received += 1;
-                if id <= self.max_peer_req {
-                    return Err((ErrorCode::PROTOCOL_ERROR, "request id not increasing"));
+                // Ids are unique among outstanding requests but may arrive out of order:
+                // the sender's scheduler reorders by priority and lets small frames
+                // pass large fragmented ones.
+                if id == 0 || self.in_reqs.contains(id) {
+                    return Err((ErrorCode::PROTOCOL_ERROR, "duplicate request id"));
                 }
-                self.max_peer_req = id;
+                self.max_peer_req = self.max_peer_req.max(id);
                 // After our graceful CLOSE, requests above the id we announced are
                 // not processed; the peer reports them as not processed.
                 if self.close_sent && id > self.our_last_request {

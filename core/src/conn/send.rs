@@ -101,9 +101,33 @@ impl Bulk {
 #[derive(Debug, Default)]
 struct Lane {
     small: FrameQueue,
+    /// Bytes ever pushed to and popped from `small`: a frame has left once
+    /// `popped` reaches the `pushed` value recorded when it was queued.
+    pushed: u64,
+    popped: u64,
     #[cfg(feature = "alloc")]
     bulk: VecDeque<Bulk>,
     turn: u8,
+}
+
+/// Where a queued data frame sits, to tell later whether it has left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendMark {
+    /// In a lane's small queue, ending at this many bytes pushed.
+    Small {
+        /// Priority level.
+        lane: u8,
+        /// `Lane::pushed` right after the frame.
+        end: u64,
+    },
+    /// Being fragmented under this id.
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+    Bulk {
+        /// Priority level.
+        lane: u8,
+        /// The fragment id.
+        frag_id: u64,
+    },
 }
 
 /// A source of frames the scheduler asks when a lane is served (streams).
@@ -134,15 +158,41 @@ pub(crate) struct Tx {
     queued_bulk: usize,
     #[cfg(feature = "alloc")]
     next_frag_id: u64,
+    /// Large frames started but not finished, across lanes, and the peer's cap on
+    /// them (its `max_concurrent_fragmented`).
+    #[cfg(feature = "alloc")]
+    fragmenting: usize,
+    #[cfg(feature = "alloc")]
+    pub(crate) max_fragmenting: usize,
     pub(crate) frames_sent: u64,
 }
 
 impl Tx {
+    /// True once the frame at `m` has been written out completely.
+    pub(crate) fn is_sent(&self, m: SendMark) -> bool {
+        match m {
+            SendMark::Small { lane, end } => self.lanes[lane as usize].popped >= end,
+            #[cfg(feature = "alloc")]
+            SendMark::Bulk { lane, frag_id } => !self.lanes[lane as usize]
+                .bulk
+                .iter()
+                .any(|b| b.frag_id == frag_id),
+            #[cfg(not(feature = "alloc"))]
+            SendMark::Bulk { .. } => true,
+        }
+    }
+
     /// Drops everything queued (an error close), keeping the counters.
     pub(crate) fn clear(&mut self) {
         let frames_sent = self.frames_sent;
+        #[cfg(feature = "alloc")]
+        let max_fragmenting = self.max_fragmenting;
         *self = Tx::default();
         self.frames_sent = frames_sent;
+        #[cfg(feature = "alloc")]
+        {
+            self.max_fragmenting = max_fragmenting;
+        }
     }
 
     /// Bytes queued in data lanes.
@@ -163,15 +213,24 @@ impl Tx {
     /// Queues a data frame at `prio`; false (nothing queued) if a fixed capacity is
     /// full. Frames whose encoding exceeds `max_frame` go out as fragments (with
     /// `alloc`): the fields are encoded once, the payload is kept as shared bytes.
-    pub(crate) fn push_data(&mut self, prio: Priority, f: &Frame<'_>, max_frame: usize) -> bool {
+    pub(crate) fn push_data(
+        &mut self,
+        prio: Priority,
+        f: &Frame<'_>,
+        max_frame: usize,
+    ) -> Option<SendMark> {
         let lane = &mut self.lanes[prio as usize];
         let n = f.encoded_len();
         if n <= max_frame {
             if !lane.small.push(f) {
-                return false;
+                return None;
             }
+            lane.pushed += n as u64;
             self.queued += n;
-            return true;
+            return Some(SendMark::Small {
+                lane: prio as u8,
+                end: lane.pushed,
+            });
         }
         #[cfg(feature = "alloc")]
         {
@@ -205,10 +264,13 @@ impl Tx {
                 payload,
                 sent: 0,
             });
-            true
+            Some(SendMark::Bulk {
+                lane: prio as u8,
+                frag_id: self.next_frag_id,
+            })
         }
         #[cfg(not(feature = "alloc"))]
-        false
+        None
     }
 
     /// Fills `out` with records of at most `max_record` payload bytes each. Returns
@@ -275,6 +337,7 @@ impl Tx {
                     0 => match lane.small.peek_len() {
                         Some(n) if n <= out.len() => {
                             let n = lane.small.pop_into(out);
+                            lane.popped += n as u64;
                             self.queued -= n;
                             Some(n)
                         }
@@ -285,7 +348,13 @@ impl Tx {
                         None => None,
                     },
                     #[cfg(feature = "alloc")]
-                    1 => match write_fragment(&mut lane.bulk, out, max_frame) {
+                    1 => match write_fragment(
+                        &mut lane.bulk,
+                        out,
+                        max_frame,
+                        &mut self.fragmenting,
+                        self.max_fragmenting,
+                    ) {
                         Ok(Some((n, data))) => {
                             self.queued -= data;
                             self.queued_bulk -= data;
@@ -372,18 +441,26 @@ fn without_payload<'a>(f: &Frame<'a>) -> Option<(Frame<'a>, &'a [u8])> {
     })
 }
 
-/// Writes one FRAGMENT of the first bulk frame; rotates it to the back so several
-/// large frames share the lane. `Err` if `out` cannot hold a useful fragment.
+/// Writes one FRAGMENT of the lane's first large frame. Large frames of one lane go
+/// one after the other (so their messages stay in order) while small frames pass
+/// between fragments; a new one starts only while fewer than the peer's
+/// `max_concurrent_fragmented` are in progress. `Err` if `out` cannot hold a useful
+/// fragment.
 #[cfg(feature = "alloc")]
 fn write_fragment(
     bulk: &mut VecDeque<Bulk>,
     out: &mut [u8],
     max_frame: usize,
+    fragmenting: &mut usize,
+    max_fragmenting: usize,
 ) -> Result<Option<(usize, usize)>, ()> {
     let Some(b) = bulk.front_mut() else {
         return Ok(None);
     };
     let first = b.sent == 0;
+    if first && *fragmenting >= max_fragmenting {
+        return Ok(None);
+    }
     let total = b.total();
     let remaining = total - b.sent;
     let mut flags = if first { FRAG_FIRST } else { 0 };
@@ -406,16 +483,14 @@ fn write_fragment(
         flags |= FRAG_LAST;
     }
     // Gather the chunk from prefix ‖ payload.
-    let mut data: Vec<u8>;
+    let data: Vec<u8>;
     let slice: &[u8] = if b.sent >= b.prefix.len() {
         let off = b.sent - b.prefix.len();
         &b.payload[off..off + chunk]
     } else {
-        data = Vec::with_capacity(chunk);
         let p_end = b.prefix.len().min(b.sent + chunk);
-        data.extend_from_slice(&b.prefix[b.sent..p_end]);
         let rest = chunk - (p_end - b.sent);
-        data.extend_from_slice(&b.payload[..rest]);
+        data = [&b.prefix[b.sent..p_end], &b.payload[..rest]].concat();
         &data
     };
     let f = Frame::Fragment {
@@ -426,13 +501,13 @@ fn write_fragment(
     };
     let n = f.encode(out).ok_or(())?;
     b.sent += chunk;
+    if first {
+        *fragmenting += 1;
+    }
     if flags & FRAG_LAST != 0 {
         bulk.pop_front();
-    } else if bulk.len() > 1 {
-        let b = bulk.pop_front().expect("non-empty");
-        bulk.push_back(b);
+        *fragmenting -= 1;
     }
-    // Account the inner frame's bytes, matching what push_data added.
     Ok(Some((n, chunk)))
 }
 
@@ -476,7 +551,10 @@ mod tests {
     #[test]
     #[cfg(feature = "alloc")]
     fn large_frame_fragments_interleave_with_small() {
-        let mut tx = Tx::default();
+        let mut tx = Tx {
+            max_fragmenting: 8,
+            ..Tx::default()
+        };
         let big = Bytes::from(std::vec![7u8; 5000]);
         tx.push_data(Priority::Normal, &Frame::Message { payload: &big }, 1024);
         for _ in 0..3 {

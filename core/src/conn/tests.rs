@@ -725,6 +725,44 @@ fn sixteen_mib_message_interleaves_with_small_ones() {
 
 #[cfg(feature = "alloc")]
 #[test]
+fn sender_respects_peer_cap_on_fragmented_messages() {
+    for cap in [1u64, 2, 8] {
+        let mut sc = Config::default();
+        sc.params.max_concurrent_fragmented = cap;
+        let mut p = Pair::new(Config::default(), sc);
+        p.drive();
+        p.take_server();
+        // Large messages on every priority level, more than the cap.
+        let prios = [
+            Priority::Urgent,
+            Priority::High,
+            Priority::Normal,
+            Priority::Low,
+        ];
+        for i in 0..12u8 {
+            p.client
+                .send_message(&vec![i; 20_000], prios[i as usize % 4])
+                .unwrap();
+        }
+        p.drive();
+        let got = p.take_server();
+        assert_eq!(got.len(), 12, "cap {cap}: all delivered, no FRAGMENT_LIMIT");
+        // Within one priority level large messages keep their order.
+        for lvl in 0..4u8 {
+            let order: Vec<u8> = got
+                .iter()
+                .map(|g| g.payload[0])
+                .filter(|i| i % 4 == lvl)
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(order, sorted);
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[test]
 fn oversize_message_is_refused_for_sender() {
     let mut sc = Config::default();
     sc.params.max_message_size = 100_000;
