@@ -1,7 +1,26 @@
-//! Weft benchmark harness (filled in by the benchmarks issue).
-//!
-//! Until then it runs the core's in-memory example so the README's main command
-//! does real work: a client and a server exchanging messages over a virtual clock.
-fn main() {
-    println!("weft-benches: no benchmarks yet; see issue 4");
+//! `weft-benches`: see the library's documentation and `--help`.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use weft_benches::{parse_args, run, Command, USAGE};
+
+fn main() -> ExitCode {
+    match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Run(opts)) => match run(&opts, &mut std::io::stdout().lock()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weft-benches: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("weft-benches: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,196 @@
+//! Weft benchmarks against same-run baselines.
+//!
+//! The binary (`cargo run --release -p weft-benches -- [--quick] [--smoke] [--json
+//! PATH] [FILTER...]`) is a thin wrapper around [`parse_args`] and [`run`]; the
+//! pieces are public so the smoke test can drive a whole run in-process.
+//!
+//! - [`measure`]: warm-up, windows, interleaved passes, median / min / max.
+//! - [`w0`]: workload W0 (the core alone, in memory) and the limits (memcpy, CRC-32C).
+//! - [`report`]: rows, the aligned table and the JSON output.
+
+#![forbid(unsafe_code)]
+
+pub mod measure;
+pub mod report;
+pub mod w0;
+
+use measure::Method;
+use report::Row;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Command-line options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Passes, warm-up and window.
+    pub method: Method,
+    /// Where to write the rows as JSON, if anywhere.
+    pub json: Option<PathBuf>,
+    /// Benchmarks whose name contains any of these run; all when empty.
+    pub filters: Vec<String>,
+    /// Print a progress line on stderr while running.
+    pub progress: bool,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run the benchmarks.
+    Run(Options),
+    /// Print [`USAGE`].
+    Help,
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: weft-benches [--quick] [--smoke] [--json PATH] [--list] [FILTER...]
+
+  --quick      3 passes of 0.4 s windows (whole run well under a minute)
+  (default)    5 passes of 1 s windows
+  --smoke      1 pass of a few milliseconds: proves the code runs, timings meaningless
+  --json PATH  also write the rows as a JSON array to PATH
+  FILTER...    run only benchmarks whose name contains any FILTER
+               (names: limit/memcpy, limit/crc32c-hw, limit/crc32c-portable,
+                w0/<64B|1KiB|64KiB|1MiB>/crc=<on|off>)
+";
+
+/// Parses the arguments (without the program name).
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut opts = Options {
+        method: Method::FULL,
+        json: None,
+        filters: Vec::new(),
+        progress: true,
+    };
+    let (mut quick, mut smoke) = (false, false);
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--smoke" => smoke = true,
+            "--json" => {
+                let p = args.next().ok_or("--json needs a PATH")?;
+                opts.json = Some(PathBuf::from(p));
+            }
+            "-h" | "--help" => return Ok(Command::Help),
+            "--" => opts.filters.extend(args.by_ref()),
+            s if s.starts_with("--json=") => opts.json = Some(PathBuf::from(&s[7..])),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            _ => opts.filters.push(a),
+        }
+    }
+    // --smoke wins over --quick: it is the CI mode.
+    opts.method = if smoke {
+        Method::SMOKE
+    } else if quick {
+        Method::QUICK
+    } else {
+        Method::FULL
+    };
+    Ok(Command::Run(opts))
+}
+
+/// The CPU model from `/proc/cpuinfo`, if readable.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    ["model name", "Hardware", "Processor", "cpu model", "uarch"]
+        .iter()
+        .find_map(|key| {
+            info.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == *key && !v.trim().is_empty()).then(|| v.trim().to_string())
+            })
+        })
+}
+
+/// The header: machine facts and method.
+pub fn header(opts: &Options) -> String {
+    let m = &opts.method;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut s =
+        String::from("weft-benches: workload W0 (core alone, no I/O) with same-run limits\n");
+    s += &format!(
+        "machine: cpu {}; {} cores available; {} {}; crc32c path: {}\n",
+        cpu_model().unwrap_or_else(|| "unknown (no /proc/cpuinfo)".into()),
+        cores,
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        if w0::crc_hardware() {
+            "hardware"
+        } else {
+            "software"
+        },
+    );
+    s += &format!(
+        "method: {} - {} interleaved pass(es); per benchmark and pass a {:.3} s warm-up then a {:.3} s window;\n        figures are the median over passes, min-max across passes; GB = 1e9 bytes\n",
+        m.label,
+        m.passes,
+        m.warmup.as_secs_f64(),
+        m.window.as_secs_f64(),
+    );
+    if m == &Method::SMOKE {
+        s += "note: smoke mode - timings are not meaningful\n";
+    }
+    if cfg!(debug_assertions) {
+        s += "note: debug build - use --release for meaningful figures\n";
+    }
+    s += &format!(
+        "W0: client -> server one-way messages in one thread, in memory, virtual time; {} KiB transmit buffer;\n    single-threaded in-process, so no CPU pinning is needed.\n",
+        w0::TRANSMIT_BUF >> 10
+    );
+    s += &format!(
+        "    work-around: the W0 server announces max_concurrent_fragmented = {} (default 8): the core's\n    sender starts more fragmented messages than the peer allows (FRAGMENT_LIMIT at 64 KiB otherwise).\n",
+        w0::SERVER_MAX_CONCURRENT_FRAGMENTED
+    );
+    s += "not here yet: socket workloads W1-W7 and the runtime comparisons come with the benchmarks issue.\n";
+    if !opts.filters.is_empty() {
+        s += &format!("filter: {}\n", opts.filters.join(" "));
+    }
+    s
+}
+
+/// Runs the selected benchmarks and prints the header, the table and the run time
+/// to `out`; writes the JSON file if asked. Returns the rows.
+pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
+    let started = Instant::now();
+    let specs: Vec<_> = w0::catalog()
+        .into_iter()
+        .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
+        .collect();
+    write!(out, "{}", header(opts))?;
+    if specs.is_empty() {
+        writeln!(out, "no benchmark matches the filter")?;
+        return Ok(Vec::new());
+    }
+    writeln!(out)?;
+    out.flush()?;
+    let mut benches: Vec<_> = specs.iter().map(w0::Spec::build).collect();
+    let total = benches.len();
+    let mut done = 0;
+    let passes = opts.method.passes;
+    let measured = measure::run_all(&mut benches, &opts.method, |pass, name| {
+        done += 1;
+        if opts.progress {
+            eprint!(
+                "\rpass {pass}/{passes}: {done}/{} {name:<28}",
+                total * passes
+            );
+            if done == total * passes {
+                eprint!("\r{:70}\r", "");
+            }
+        }
+    });
+    let rows = report::rows(&specs, &measured);
+    write!(out, "{}", report::table(&rows))?;
+    writeln!(
+        out,
+        "\nratio: W0 payload GB/s divided by the memcpy limit, and for crc=on also by the crc32c limit."
+    )?;
+    if let Some(path) = &opts.json {
+        std::fs::write(path, report::json(&rows))?;
+        writeln!(out, "json: {}", path.display())?;
+    }
+    writeln!(out, "run time: {:.1} s", started.elapsed().as_secs_f64())?;
+    Ok(rows)
+}

@@ -1,0 +1,282 @@
+//! The report: rows from measurements, an aligned text table, and JSON.
+//!
+//! W0 benchmarks give two rows each (messages/s and payload GB/s, from the same
+//! windows); limits give one (GB/s). GB means 10^9 bytes.
+
+use crate::measure::{Measured, Spread};
+use crate::w0::{Kind, Spec};
+use std::fmt::Write as _;
+
+/// Unit of message rates.
+pub const UNIT_MSGS: &str = "msg/s";
+/// Unit of byte rates (10^9 bytes per second).
+pub const UNIT_GBPS: &str = "GB/s";
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// E.g. `W0 1-way 64B` or `limit`.
+    pub workload: String,
+    /// E.g. `weft-core crc=on`, `memcpy`, `crc32c-hw`.
+    pub system: String,
+    /// What is counted, e.g. `messages delivered`, `payload delivered`.
+    pub metric: String,
+    /// [`UNIT_MSGS`] or [`UNIT_GBPS`].
+    pub unit: &'static str,
+    /// Median over the passes.
+    pub value: f64,
+    /// Lowest pass.
+    pub min: f64,
+    /// Highest pass.
+    pub max: f64,
+    /// Ratio to the relevant limits, as text (empty when none applies).
+    pub ratio: String,
+}
+
+fn scaled(s: Spread, k: f64) -> Spread {
+    Spread {
+        median: s.median * k,
+        min: s.min * k,
+        max: s.max * k,
+    }
+}
+
+fn row(spec: &Spec, metric: &str, unit: &'static str, s: Spread) -> Row {
+    Row {
+        workload: spec.workload.clone(),
+        system: spec.system.clone(),
+        metric: metric.into(),
+        unit,
+        value: s.median,
+        min: s.min,
+        max: s.max,
+        ratio: String::new(),
+    }
+}
+
+/// Builds the rows of `measured` (in order), each matched to its spec by name, and
+/// fills in the ratios of W0 payload rows: to memcpy, and for CRC-on rows also to
+/// `crc32c` (the path the core uses), when those limits were measured in this run.
+pub fn rows(specs: &[Spec], measured: &[Measured]) -> Vec<Row> {
+    let spec_of = |name: &str| specs.iter().find(|s| s.name == name);
+    let limit = |want: Kind| {
+        measured.iter().find_map(|m| {
+            let s = spec_of(&m.name)?;
+            (s.kind == want).then(|| (s.system.clone(), m.bytes_per_sec.median / 1e9))
+        })
+    };
+    let memcpy = limit(Kind::Memcpy);
+    let crc = limit(Kind::Crc32c { hw: true });
+    let mut out = Vec::new();
+    for m in measured {
+        let Some(spec) = spec_of(&m.name) else {
+            continue;
+        };
+        let gbps = scaled(m.bytes_per_sec, 1e-9);
+        match spec.kind {
+            Kind::CoreOneWay { integrity, .. } => {
+                out.push(row(spec, "messages delivered", UNIT_MSGS, m.items_per_sec));
+                let mut r = row(spec, "payload delivered", UNIT_GBPS, gbps);
+                let mut parts = Vec::new();
+                for (lim, wanted) in [(&memcpy, true), (&crc, integrity)] {
+                    match lim {
+                        Some((sys, v)) if wanted && *v > 0.0 => {
+                            parts.push(format!("{:.3} of {sys}", r.value / v));
+                        }
+                        None if wanted => parts.push("n/a (limit not run)".into()),
+                        _ => {}
+                    }
+                }
+                r.ratio = parts.join(", ");
+                out.push(r);
+            }
+            Kind::Memcpy => out.push(row(spec, "bytes copied (1 MiB)", UNIT_GBPS, gbps)),
+            Kind::Crc32c { .. } => {
+                out.push(row(spec, "bytes checksummed (64 KiB)", UNIT_GBPS, gbps));
+            }
+        }
+    }
+    out
+}
+
+/// A value for the table: messages/s in millions or thousands, GB/s with 3 figures.
+pub fn fmt_value(v: f64, unit: &str) -> String {
+    fmt_like(v, v, unit)
+}
+
+/// `v` formatted with the scale `fmt_value` picks for `like` (so a row's min and max
+/// use the same scale as its median).
+fn fmt_like(v: f64, like: f64, unit: &str) -> String {
+    if unit == UNIT_MSGS {
+        if like >= 1e6 {
+            format!("{:.3} M", v / 1e6)
+        } else if like >= 1e3 {
+            format!("{:.2} k", v / 1e3)
+        } else {
+            format!("{v:.1}")
+        }
+    } else if v >= 100.0 {
+        format!("{v:.1}")
+    } else if v >= 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The rows as a text table with aligned columns (numbers right-aligned).
+pub fn table(rows: &[Row]) -> String {
+    let header = [
+        "workload", "system", "metric", "unit", "median", "min-max", "ratio",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.workload.clone(),
+                r.system.clone(),
+                r.metric.clone(),
+                r.unit.to_string(),
+                fmt_value(r.value, r.unit),
+                format!(
+                    "{} - {}",
+                    fmt_like(r.min, r.value, r.unit),
+                    fmt_like(r.max, r.value, r.unit)
+                ),
+                if r.ratio.is_empty() {
+                    "-".into()
+                } else {
+                    r.ratio.clone()
+                },
+            ]
+        })
+        .collect();
+    let mut width = header.map(|h| h.chars().count());
+    for c in &cells {
+        for (w, s) in width.iter_mut().zip(c) {
+            *w = (*w).max(s.chars().count());
+        }
+    }
+    let right = |i: usize| i == 4 || i == 5;
+    let line = |out: &mut String, cols: &[String]| {
+        let mut l = String::new();
+        for (i, s) in cols.iter().enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let pad = width[i] - s.chars().count();
+            if right(i) {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(s);
+            } else {
+                l.push_str(s);
+                if i + 1 < cols.len() {
+                    l.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    let mut out = String::new();
+    line(&mut out, &header.map(String::from));
+    line(&mut out, &width.map(|w| "-".repeat(w)));
+    let mut prev = None;
+    for (c, r) in cells.iter().zip(rows) {
+        // A blank line between workloads keeps the pairs of rows readable.
+        if prev.is_some_and(|p: &str| p != r.workload) {
+            out.push('\n');
+        }
+        prev = Some(r.workload.as_str());
+        line(&mut out, c);
+    }
+    out
+}
+
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_num(out: &mut String, v: f64) {
+    if v.is_finite() {
+        // Rust prints finite floats without exponent, which JSON accepts.
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// The rows as a JSON array of objects with keys `workload`, `system`, `metric`,
+/// `value`, `unit`, `min`, `max`.
+pub fn json(rows: &[Row]) -> String {
+    let mut out = String::from("[\n");
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str("  {\"workload\": ");
+        json_str(&mut out, &r.workload);
+        out.push_str(", \"system\": ");
+        json_str(&mut out, &r.system);
+        out.push_str(", \"metric\": ");
+        json_str(&mut out, &r.metric);
+        out.push_str(", \"value\": ");
+        json_num(&mut out, r.value);
+        out.push_str(", \"unit\": ");
+        json_str(&mut out, r.unit);
+        out.push_str(", \"min\": ");
+        json_num(&mut out, r.min);
+        out.push_str(", \"max\": ");
+        json_num(&mut out, r.max);
+        out.push('}');
+        if i + 1 < rows.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str("]\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_and_nulls() {
+        let r = Row {
+            workload: "a\"b\\c\n".into(),
+            system: "s".into(),
+            metric: "m".into(),
+            unit: UNIT_GBPS,
+            value: 1.5,
+            min: f64::NAN,
+            max: 2.0,
+            ratio: String::new(),
+        };
+        let j = json(&[r]);
+        assert!(j.contains(r#""workload": "a\"b\\c\n""#), "{j}");
+        assert!(j.contains(r#""min": null"#), "{j}");
+        assert!(j.contains(r#""value": 1.5"#), "{j}");
+        assert_eq!(json(&[]), "[\n]\n");
+    }
+
+    #[test]
+    fn values_format() {
+        assert_eq!(fmt_value(12_345_678.0, UNIT_MSGS), "12.346 M");
+        assert_eq!(fmt_value(1_500.0, UNIT_MSGS), "1.50 k");
+        assert_eq!(fmt_value(4.56789, UNIT_GBPS), "4.568");
+        assert_eq!(fmt_value(45.6789, UNIT_GBPS), "45.68");
+    }
+}

@@ -1,0 +1,127 @@
+//! The smoke mode end to end, in-process: every expected row is present with a finite
+//! positive value, and the JSON output is a list of objects with the expected keys.
+
+use weft_benches::report::{UNIT_GBPS, UNIT_MSGS};
+use weft_benches::w0::{self, Kind};
+use weft_benches::{parse_args, run, Command, Options};
+
+fn options(args: &[&str]) -> Options {
+    match parse_args(args.iter().map(|s| s.to_string())).expect("valid arguments") {
+        Command::Run(mut o) => {
+            o.progress = false;
+            o
+        }
+        Command::Help => panic!("not help"),
+    }
+}
+
+#[test]
+fn smoke_run_has_every_row_and_valid_json() {
+    let path = std::env::temp_dir().join(format!("weft-benches-smoke-{}.json", std::process::id()));
+    let opts = options(&["--smoke", "--json", path.to_str().unwrap()]);
+    let mut out = Vec::new();
+    let rows = run(&opts, &mut out).expect("run");
+    let text = String::from_utf8(out).unwrap();
+
+    // Every benchmark of the catalogue gives its rows.
+    let mut expected = Vec::new();
+    for spec in w0::catalog() {
+        match spec.kind {
+            Kind::CoreOneWay { .. } => {
+                expected.push((spec.workload.clone(), spec.system.clone(), UNIT_MSGS));
+                expected.push((spec.workload, spec.system, UNIT_GBPS));
+            }
+            Kind::Memcpy | Kind::Crc32c { .. } => {
+                expected.push((spec.workload, spec.system, UNIT_GBPS));
+            }
+        }
+    }
+    assert_eq!(rows.len(), expected.len(), "{text}");
+    for (workload, system, unit) in &expected {
+        let r = rows
+            .iter()
+            .find(|r| &r.workload == workload && &r.system == system && r.unit == *unit)
+            .unwrap_or_else(|| panic!("missing row {workload} / {system} / {unit}\n{text}"));
+        for v in [r.value, r.min, r.max] {
+            assert!(
+                v.is_finite() && v > 0.0,
+                "{workload} / {system}: {v}\n{text}"
+            );
+        }
+        assert!(r.min <= r.value && r.value <= r.max);
+        // The table shows the row.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(workload.as_str()) && l.contains(system.as_str())),
+            "{text}"
+        );
+    }
+    // W0 payload rows carry their ratios.
+    let on = rows
+        .iter()
+        .find(|r| r.system == "weft-core crc=on" && r.unit == UNIT_GBPS)
+        .unwrap();
+    assert!(
+        on.ratio.contains("memcpy") && on.ratio.contains("crc32c"),
+        "{}",
+        on.ratio
+    );
+    let off = rows
+        .iter()
+        .find(|r| r.system == "weft-core crc=off" && r.unit == UNIT_GBPS)
+        .unwrap();
+    assert!(
+        off.ratio.contains("memcpy") && !off.ratio.contains("crc32c"),
+        "{}",
+        off.ratio
+    );
+    for fact in ["cpu", "cores", "pass", "window", "W1-W7", "no CPU pinning"] {
+        assert!(text.contains(fact), "header lacks {fact}:\n{text}");
+    }
+
+    // The JSON: a list of objects, one per row, each with every key.
+    let json = std::fs::read_to_string(&path).expect("json written");
+    std::fs::remove_file(&path).ok();
+    let body = json.trim();
+    assert!(body.starts_with('[') && body.ends_with(']'), "{json}");
+    let objects: Vec<&str> = body[1..body.len() - 1]
+        .split('}')
+        .map(|o| o.trim().trim_start_matches(',').trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    assert_eq!(objects.len(), rows.len(), "{json}");
+    for o in &objects {
+        assert!(o.starts_with('{'), "{o}");
+        for key in [
+            "workload", "system", "metric", "value", "unit", "min", "max",
+        ] {
+            assert!(o.contains(&format!("\"{key}\": ")), "{key} missing in {o}");
+        }
+        assert!(!o.contains("null"), "non-finite value in {o}");
+    }
+    assert_eq!(json.matches('{').count(), rows.len());
+}
+
+#[test]
+fn filters_select_by_name() {
+    let opts = options(&["--smoke", "memcpy", "crc32c-portable"]);
+    let rows = run(&opts, &mut Vec::new()).unwrap();
+    let systems: Vec<_> = rows.iter().map(|r| r.system.as_str()).collect();
+    assert_eq!(systems, ["memcpy", "crc32c-portable"]);
+    let rows = run(&options(&["--smoke", "no-such-bench"]), &mut Vec::new()).unwrap();
+    assert!(rows.is_empty());
+}
+
+#[test]
+fn argument_parsing() {
+    use weft_benches::measure::Method;
+    assert_eq!(options(&[]).method, Method::FULL);
+    assert_eq!(options(&["--quick"]).method, Method::QUICK);
+    assert_eq!(options(&["--quick", "--smoke"]).method, Method::SMOKE);
+    let o = options(&["w0/64B", "--json", "x.json", "--", "--odd"]);
+    assert_eq!(o.filters, ["w0/64B", "--odd"]);
+    assert_eq!(o.json.as_deref(), Some(std::path::Path::new("x.json")));
+    assert!(parse_args(["--bogus".to_string()]).is_err());
+    assert!(parse_args(["--json".to_string()]).is_err());
+    assert_eq!(parse_args(["--help".to_string()]), Ok(Command::Help));
+}
