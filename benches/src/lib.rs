@@ -139,10 +139,6 @@ pub fn header(opts: &Options) -> String {
         "W0: client -> server one-way messages in one thread, in memory, virtual time; {} KiB transmit buffer;\n    single-threaded in-process, so no CPU pinning is needed.\n",
         w0::TRANSMIT_BUF >> 10
     );
-    s += &format!(
-        "    work-around: the W0 server announces max_concurrent_fragmented = {} (default 8): the core's\n    sender starts more fragmented messages than the peer allows (FRAGMENT_LIMIT at 64 KiB otherwise).\n",
-        w0::SERVER_MAX_CONCURRENT_FRAGMENTED
-    );
     s += "not here yet: socket workloads W1-W7 and the runtime comparisons come with the benchmarks issue.\n";
     if !opts.filters.is_empty() {
         s += &format!("filter: {}\n", opts.filters.join(" "));

@@ -22,16 +22,6 @@ use weft_core::{Config, Error, Instant, Priority, Role};
 pub const TRANSMIT_BUF: usize = 256 << 10;
 /// Message sizes of W0.
 pub const SIZES: [usize; 4] = [64, 1 << 10, 64 << 10, 1 << 20];
-/// The server's `max_concurrent_fragmented` in W0 (the default is 8).
-///
-/// Work-around for a `weft-core` sender bug: the transmit scheduler round-robins
-/// fragments over *every* queued large message and so starts more fragmented
-/// messages than the peer's `MAX_CONCURRENT_FRAGMENTED` allows (PROTOCOL.md says the
-/// sender keeps at most that many in progress). With the default 1 MiB send queue,
-/// 64 KiB messages put ~16 in progress and the server closes with `FRAGMENT_LIMIT`.
-/// Raising the receiver's limit keeps W0 running; the queue bound keeps the real
-/// number (about 2 x 1 MiB / 64 KiB + 1) well below it. Remove once the core is fixed.
-pub const SERVER_MAX_CONCURRENT_FRAGMENTED: u64 = 64;
 /// Size of the memcpy baseline's buffer.
 pub const MEMCPY_LEN: usize = 1 << 20;
 /// Size of the CRC baselines' block.
@@ -177,9 +167,7 @@ impl CoreOneWay {
         let mut config = Config::default();
         config.params.integrity = integrity;
         let client = Connection::new(Role::Client, config.clone(), now, 1);
-        let mut server_config = config;
-        server_config.params.max_concurrent_fragmented = SERVER_MAX_CONCURRENT_FRAGMENTED;
-        let server = Connection::new(Role::Server, server_config, now, 2);
+        let server = Connection::new(Role::Server, config, now, 2);
         let payload = (0..size).map(|i| (i % 251) as u8 + 1).collect();
         let mut b = CoreOneWay {
             name,
