@@ -101,8 +101,10 @@ pub struct Config {
     pub max_empty_frames_per_interval: u32,
     /// Credit (messages) each subscription is given, and re-granted as it is consumed.
     pub subscription_credit: u32,
-    /// Stream buffer limits (send buffer per stream, window growth bounds).
+    /// Bytes an application may buffer for sending on one stream.
     pub max_stream_send_buffer: usize,
+    /// Bytes buffered for sending across all streams of the connection.
+    pub max_stream_total_send_buffer: usize,
     /// Upper bound for per-stream receive-window auto-tuning.
     pub max_stream_window: u32,
     /// Upper bound for connection receive-window auto-tuning.
@@ -123,7 +125,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             max_outstanding_requests: 256,
-            max_queued_bytes: 1 << 20,
+            max_queued_bytes: 512 << 10,
             max_preauth_bytes: 64 << 10,
             max_reassembly_bytes: (16 << 20) + (64 << 10),
             max_queued_control: 64,
@@ -132,9 +134,35 @@ impl Default for Config {
             max_empty_frames_per_interval: 1_000,
             subscription_credit: 256,
             max_stream_send_buffer: 256 << 10,
-            max_stream_window: 16 << 20,
-            max_conn_window: 32 << 20,
+            max_stream_total_send_buffer: 512 << 10,
+            max_stream_window: 1 << 20,
+            max_conn_window: 1 << 20,
         }
+    }
+}
+
+impl Config {
+    /// The most memory one connection's buffers and queues can hold under this
+    /// configuration, in bytes, *excluding* messages in flight: at most one message
+    /// being reassembled per `max_concurrent_fragmented` (bounded together by
+    /// `max_reassembly_bytes`) and one large message being fragmented out.
+    ///
+    /// It adds up: the receive buffer (one record), the records that queued events
+    /// keep alive (up to 20 events' records), the send queue for small frames, the
+    /// control queue (replies are bounded by `max_queued_control`), stream receive
+    /// buffers (bounded by the connection receive window, `max_conn_window` at most)
+    /// and stream send buffers. The default configuration stays under 4 MiB:
+    ///
+    /// ```
+    /// assert!(weft_core::Config::default().memory_bound() <= 4 << 20);
+    /// ```
+    pub fn memory_bound(&self) -> usize {
+        let record = self.params.max_record_size as usize + 16;
+        let rx = record;
+        let events = 20 * record;
+        let control = self.max_queued_control * 16 + 4096;
+        let streams = self.max_conn_window as usize + self.max_stream_total_send_buffer;
+        rx + events + self.max_queued_bytes + control + streams
     }
 }
 

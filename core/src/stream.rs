@@ -101,6 +101,9 @@ pub struct StreamConfig {
     /// Bytes the application may buffer per stream before
     /// [`Streams::write`] pushes back. Default 256 KiB.
     pub max_send_buffer: usize,
+    /// Bytes buffered for sending across all streams, so that many streams cannot
+    /// multiply the per-stream buffer. Default 512 KiB.
+    pub max_total_send_buffer: usize,
 }
 
 impl Default for StreamConfig {
@@ -112,6 +115,7 @@ impl Default for StreamConfig {
             initial_conn_window: 1024 * 1024,
             max_conn_window: 32 * 1024 * 1024,
             max_send_buffer: 256 * 1024,
+            max_total_send_buffer: 512 * 1024,
         }
     }
 }
@@ -280,6 +284,8 @@ pub struct StreamStats {
     pub resets_received: u64,
     /// Peer-opened streams refused with [`STREAM_REFUSED`].
     pub streams_refused: u64,
+    /// Bytes waiting in all send buffers.
+    pub send_buffered: usize,
 }
 
 /// How a stream ended.
@@ -420,6 +426,11 @@ pub struct Streams {
     /// Round-robin of opened streams with data (and credit) or a FIN to send.
     send_queue: VecDeque<u64>,
     events: VecDeque<StreamEvent>,
+    /// Bytes in all send buffers, bounded by `max_total_send_buffer`.
+    send_buffered: usize,
+    /// Streams refused a write because the connection-wide buffer was full; each
+    /// is told `Writable` once room comes back. Bounded by the number of streams.
+    blocked_on_total: VecDeque<u64>,
     bytes_sent: u64,
     bytes_received: u64,
     resets_received: u64,
@@ -465,6 +476,8 @@ impl Streams {
             open_queue: VecDeque::new(),
             send_queue: VecDeque::new(),
             events: VecDeque::new(),
+            send_buffered: 0,
+            blocked_on_total: VecDeque::new(),
             bytes_sent: 0,
             bytes_received: 0,
             resets_received: 0,
@@ -527,13 +540,21 @@ impl Streams {
         if data.is_empty() {
             return Ok(0);
         }
-        let room = max_buf.saturating_sub(s.send_buf.len());
+        let total_room = self
+            .cfg
+            .max_total_send_buffer
+            .saturating_sub(self.send_buffered);
+        let room = max_buf.saturating_sub(s.send_buf.len()).min(total_room);
         if room == 0 {
             s.want_writable = true;
+            if total_room == 0 && !self.blocked_on_total.contains(&id) {
+                self.blocked_on_total.push_back(id);
+            }
             return Err(StreamError::Blocked);
         }
         let n = min(room, data.len());
         s.send_buf.extend_from_slice(&data[..n]);
+        self.send_buffered += n;
         if n < data.len() {
             s.want_writable = true;
         }
@@ -921,6 +942,7 @@ impl Streams {
             return None;
         }
         let data = s.send_buf.split_to(n).freeze();
+        self.send_buffered -= n;
         s.sent += n as u64;
         self.conn_sent += n as u64;
         self.bytes_sent += n as u64;
@@ -934,6 +956,21 @@ impl Streams {
         if fin {
             s.fin_sent = true;
             self.check_done(id);
+        }
+        // Streams held back by the connection-wide buffer hear once half is free.
+        if n > 0
+            && !self.blocked_on_total.is_empty()
+            && self.send_buffered <= self.cfg.max_total_send_buffer / 2
+        {
+            while let Some(b) = self.blocked_on_total.pop_front() {
+                if let Some(bs) = self.map.get_mut(&b) {
+                    if bs.end.is_none() && !bs.writable_queued {
+                        bs.want_writable = false;
+                        bs.writable_queued = true;
+                        self.events.push_back(StreamEvent::Writable(b));
+                    }
+                }
+            }
         }
         Some(StreamFrame::Data {
             id,
@@ -981,6 +1018,7 @@ impl Streams {
             bytes_received: self.bytes_received,
             resets_received: self.resets_received,
             streams_refused: self.streams_refused,
+            send_buffered: self.send_buffered,
         }
     }
 
@@ -1028,6 +1066,7 @@ impl Streams {
         s.read_off += unread;
         s.buffered = 0;
         s.recv_buf = VecDeque::new();
+        self.send_buffered -= s.send_buf.len();
         s.send_buf = BytesMut::new();
         s.want_writable = false;
         self.conn_read += unread;
@@ -1752,6 +1791,7 @@ mod tests {
             initial_conn_window: 64 * 1024,
             max_conn_window: 64 * 1024,
             max_send_buffer: 32 * 1024,
+            max_total_send_buffer: N * 32 * 1024,
         };
         let (mut c, mut s) = pair(local, local);
         let ids: Vec<u64> = (0..N).map(|_| c.open().unwrap()).collect();
@@ -1853,6 +1893,7 @@ mod tests {
             initial_conn_window: conn_win,
             max_conn_window: conn_win * 4,
             max_send_buffer: 1 + usize::from(windows.2 % 4000),
+            max_total_send_buffer: usize::MAX,
         };
         let (mut c, mut s) = pair(local, local);
         s.set_rtt(u64::from(rtt));
@@ -1933,5 +1974,35 @@ mod tests {
         QuickCheck::new()
             .tests(60)
             .quickcheck(prop_transfer as fn(_, _, _, _, _) -> TestResult);
+    }
+
+    #[test]
+    fn connection_wide_send_buffer_bounds_all_streams() {
+        let cfg = StreamConfig {
+            max_send_buffer: 10_000,
+            max_total_send_buffer: 1_000,
+            ..StreamConfig::default()
+        };
+        let mut c = Streams::new(true, cfg, PeerStreamParams::from(&StreamConfig::default()));
+        let a = c.open().unwrap();
+        let b = c.open().unwrap();
+        assert_eq!(c.write(a, &[1; 800]), Ok(800));
+        assert_eq!(c.write(b, &[2; 800]), Ok(200), "only what the total allows");
+        assert_eq!(c.write(b, &[2; 1]), Err(StreamError::Blocked));
+        assert_eq!(c.stats().send_buffered, 1_000);
+        while c.poll_event().is_some() {}
+        // Sending drains the buffers; the blocked stream hears it may write again.
+        let mut woke = false;
+        for _ in 0..100 {
+            if c.poll_frame(300, 0).is_none() {
+                break;
+            }
+            while let Some(e) = c.poll_event() {
+                woke |= e == StreamEvent::Writable(b);
+            }
+        }
+        assert!(woke);
+        assert!(c.stats().send_buffered <= 500);
+        assert!(c.write(b, &[2; 100]).is_ok());
     }
 }

@@ -219,6 +219,7 @@ impl Connection {
                 initial_conn_window: u32::try_from(local.initial_conn_window).unwrap_or(u32::MAX),
                 max_conn_window: self.config.max_conn_window,
                 max_send_buffer: self.config.max_stream_send_buffer,
+                max_total_send_buffer: self.config.max_stream_total_send_buffer,
             };
             let peer_cfg = PeerStreamParams {
                 max_concurrent_streams: u32::try_from(peer.max_concurrent_streams)

@@ -57,8 +57,11 @@ type FrameRef = Bytes;
 type FrameRef = core::ops::Range<usize>;
 
 /// Events queued before input processing pauses until the application polls them.
+///
+/// Queued events keep their records alive, so this also bounds that memory (see
+/// `Config::memory_bound`).
 #[cfg(feature = "alloc")]
-const EVENT_SOFT_CAP: usize = 64;
+const EVENT_SOFT_CAP: usize = 16;
 /// Events queued before input processing pauses until the application polls them.
 #[cfg(not(feature = "alloc"))]
 const EVENT_SOFT_CAP: usize = 8;

@@ -522,7 +522,14 @@ impl Connection {
                 if data.is_empty() && flags == 0 && self.empty_frame(now) {
                     return Ok(());
                 }
-                let payload = fb.slice_ref(data);
+                // Zero-copy only when the data is a good part of its record: a slice
+                // keeps the whole record alive, so tiny slices of big records would
+                // let a peer pin far more memory than its window allows.
+                let payload = if data.len() * 4 >= self.record.len() {
+                    fb.slice_ref(data)
+                } else {
+                    bytes::Bytes::copy_from_slice(data)
+                };
                 let s = self.streams_or(pe)?;
                 s.on_data(
                     id,

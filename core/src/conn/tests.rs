@@ -1558,3 +1558,41 @@ fn same_inputs_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn tiny_stream_data_does_not_pin_large_records() {
+    let mut p = Pair::connected();
+    // Each record: a large message (consumed by the app) plus one byte of stream
+    // data that nobody reads yet.
+    let pad = vec![0u8; 16_000];
+    for k in 0..50u64 {
+        let frames = [
+            Frame::Message { payload: &pad },
+            Frame::StreamData {
+                id: 1,
+                flags: if k == 0 { frame::STREAM_OPEN } else { 0 },
+                data: b"x",
+            },
+        ];
+        p.inject_to_server(&frames);
+        p.take_server();
+    }
+    assert!(p.server.is_established());
+    // Every buffered byte must own only a small allocation: had it stayed a slice
+    // of its record, its buffer would reach to the end of a 16 KB record.
+    let streams = p.server.streams.as_mut().unwrap();
+    let mut total = 0;
+    while let Ok(Some(chunk)) = streams.read_chunk(1, 64) {
+        total += chunk.len();
+        let held = chunk
+            .try_into_mut()
+            .map(|m| m.capacity())
+            .unwrap_or(usize::MAX);
+        assert!(held < 1024, "a 1-byte chunk holds {held} bytes");
+        if total == 50 {
+            break;
+        }
+    }
+    assert_eq!(total, 50);
+}
