@@ -11,6 +11,8 @@ extern crate std;
 pub mod auth;
 pub mod config;
 pub mod conn;
+#[cfg(feature = "std")]
+pub mod driver;
 pub mod error;
 pub mod integrity;
 #[cfg(feature = "alloc")]

@@ -1,0 +1,172 @@
+//! The server's hub: routes publish/subscribe across its connections with the
+//! core's [`Router`](crate::router::Router), the same for every runtime.
+
+use super::shared::{lock, HubEvent, Shared};
+use super::sync::{Arc, Mutex};
+use super::Driver;
+use crate::config::Priority;
+use crate::error::ErrorCode;
+use crate::router::{Router, RouterAction, RouterConfig, RouterError};
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+use std::vec::Vec;
+
+struct HubState {
+    router: Router,
+    conns: HashMap<u64, Shared>,
+    /// Connections whose publish waits for room (wait policy).
+    stalled: HashSet<u64>,
+    next: u64,
+}
+
+/// Routes messages between the connections of one server. Attach each accepted
+/// connection's [`Driver`]; the drivers feed it and it delivers to the others.
+pub struct Hub {
+    inner: Mutex<HubState>,
+}
+
+impl core::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// What to do to a connection once the hub's lock is released.
+enum Work {
+    Deliver(u64, Bytes, Bytes),
+    Close(ErrorCode, &'static str),
+    Unstall,
+}
+
+impl Hub {
+    /// A hub with the given routing limits.
+    pub fn new(config: RouterConfig) -> Arc<Hub> {
+        Arc::new(Hub {
+            inner: Mutex::new(HubState {
+                router: Router::new(config),
+                conns: HashMap::new(),
+                stalled: HashSet::new(),
+                next: 0,
+            }),
+        })
+    }
+
+    /// Attaches a server connection's driver.
+    pub fn attach(self: &Arc<Self>, driver: &mut Driver) {
+        let mut h = lock(&self.inner);
+        h.next += 1;
+        let key = h.next;
+        h.conns.insert(key, driver.shared.clone());
+        driver.hub = Some((self.clone(), key));
+    }
+
+    /// Number of attached connections.
+    pub fn connections(&self) -> usize {
+        lock(&self.inner).conns.len()
+    }
+
+    pub(crate) fn detach(&self, key: u64) {
+        let mut h = lock(&self.inner);
+        h.conns.remove(&key);
+        h.stalled.remove(&key);
+        h.router.remove_connection(key);
+    }
+
+    /// Applies a connection's pub/sub events; returns those that must wait (a
+    /// publish blocked by a subscriber with the wait policy, and what followed it).
+    pub(crate) fn on_events(&self, key: u64, events: Vec<HubEvent>) -> Vec<HubEvent> {
+        let mut rest = Vec::new();
+        let mut work: Vec<(Shared, Work)> = Vec::new();
+        {
+            let mut h = lock(&self.inner);
+            let mut it = events.into_iter();
+            while let Some(e) = it.next() {
+                match e {
+                    HubEvent::Subscribe {
+                        sub_id,
+                        filter,
+                        group,
+                        policy,
+                        credit,
+                    } => {
+                        let filter = core::str::from_utf8(&filter).unwrap_or("");
+                        let group = core::str::from_utf8(&group).ok().filter(|g| !g.is_empty());
+                        if let Err(RouterError::TooManySubscriptions) = h
+                            .router
+                            .subscribe(key, sub_id, filter, group, policy, credit)
+                        {
+                            if let Some(c) = h.conns.get(&key) {
+                                work.push((
+                                    c.clone(),
+                                    Work::Close(
+                                        ErrorCode::SUBSCRIPTION_LIMIT,
+                                        "server subscription limit",
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    HubEvent::Unsubscribe { sub_id } => {
+                        let _ = h.router.unsubscribe(key, sub_id);
+                    }
+                    HubEvent::Credit { sub_id, increment } => {
+                        let _ = h.router.add_credit(key, sub_id, increment);
+                    }
+                    HubEvent::Publish { topic, payload } => {
+                        let t = core::str::from_utf8(&topic).unwrap_or("");
+                        if let Err(RouterError::Blocked) = h.router.publish(t, payload.clone()) {
+                            h.stalled.insert(key);
+                            rest.push(HubEvent::Publish { topic, payload });
+                            rest.extend(it.by_ref());
+                        }
+                    }
+                }
+            }
+            while let Some(a) = h.router.poll_action() {
+                match a {
+                    RouterAction::Ready { conn } => {
+                        if let Some(c) = h.conns.get(&conn).cloned() {
+                            while let Some(d) = h.router.poll_delivery(conn) {
+                                work.push((c.clone(), Work::Deliver(d.sub_id, d.topic, d.payload)));
+                            }
+                        }
+                    }
+                    RouterAction::Disconnect { conn, .. } => {
+                        if let Some(c) = h.conns.get(&conn) {
+                            work.push((
+                                c.clone(),
+                                Work::Close(ErrorCode::SLOW_CONSUMER, "slow consumer"),
+                            ));
+                        }
+                    }
+                    RouterAction::Unblocked => {
+                        let stalled: Vec<u64> = h.stalled.drain().collect();
+                        for k in stalled {
+                            if let Some(c) = h.conns.get(&k) {
+                                work.push((c.clone(), Work::Unstall));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Outside the hub's lock: one connection lock at a time, never nested.
+        for (shared, w) in work {
+            match w {
+                Work::Deliver(sub_id, topic, payload) => {
+                    let mut st = lock(&shared);
+                    let _ = st.conn.deliver(sub_id, &topic, &payload, Priority::Normal);
+                    st.wake_driver();
+                }
+                Work::Close(code, reason) => {
+                    let mut st = lock(&shared);
+                    let now = st.now();
+                    st.conn.close(now, code, reason);
+                    st.wake_driver();
+                }
+                Work::Unstall => Driver::unstall(&shared),
+            }
+        }
+        rest
+    }
+}

@@ -1,0 +1,183 @@
+//! The shared driver: one connection behind a lock, driven by any runtime.
+//!
+//! Written once and used by every adapter (`weft-tokio`, `weft-smol`, `weft-mio`,
+//! `weft-uring`). It uses only [`core::task::Waker`] and std's synchronisation, so
+//! no runtime's types leak into another adapter. An adapter owns the transport and
+//! runs the [`Driver`] (bytes in and out, timers, wake-ups); the application holds
+//! [`Handle`]s, whose futures work on any executor and are safe to drop (a dropped
+//! request is cancelled on the wire). Every queue between the two is bounded; when
+//! one is full the driver stops taking input and the peer is held back by the
+//! transport. Dropping the last handle closes the connection gracefully.
+//!
+//! Server-side routing of publish/subscribe across connections is the [`Hub`].
+//!
+//! ```
+//! use weft_core::driver::{self, block_on};
+//! use weft_core::{Config, Role};
+//! // Two drivers joined in memory stand in for a socket.
+//! let (mut cd, client) = driver::connect(Role::Client, Config::default(), 1);
+//! let (mut sd, server) = driver::connect(Role::Server, Config::default(), 2);
+//! let pump = |a: &mut driver::Driver, b: &mut driver::Driver| {
+//!     let mut buf = vec![0u8; 1 << 17];
+//!     for _ in 0..8 {
+//!         let n = a.poll_transmit(&mut buf);
+//!         b.handle_input(&buf[..n]);
+//!         let n = b.poll_transmit(&mut buf);
+//!         a.handle_input(&buf[..n]);
+//!     }
+//! };
+//! client.try_send(b"hi").unwrap();
+//! pump(&mut cd, &mut sd);
+//! assert_eq!(block_on(server.next_message()).as_deref(), Some(&b"hi"[..]));
+//! ```
+
+mod handle;
+mod hub;
+mod shared;
+mod sync;
+
+pub use handle::{
+    Handle, IncomingRequest, NextMessage, NextRequest, RequestFuture, SendFuture, Subscription,
+    WeftStream,
+};
+pub use hub::Hub;
+pub use shared::Driver;
+
+use crate::config::{Config, Role};
+use crate::conn::{Connection, Outcome};
+use crate::time::Instant;
+use bytes::Bytes;
+use shared::State;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::vec::Vec;
+use sync::{Arc, Mutex};
+
+/// Default bound on each application-facing queue of a connection.
+pub const DEFAULT_QUEUE_CAP: usize = 1024;
+
+/// The driver's clock: a std monotonic origin, mapped to weft [`Instant`]s.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn new() -> Self {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        let d = self.origin.elapsed();
+        Instant::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// The std instant of a weft instant.
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
+        self.origin + core::time::Duration::from_micros(t.as_micros())
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// How a request ended, with its payload and error text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Result payload (empty unless `Ok`).
+    pub payload: Bytes,
+    /// Error message of an error outcome.
+    pub message: Bytes,
+}
+
+/// A message received on a subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The topic it was published on.
+    pub topic: Bytes,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// Creates a connection and its driver with a new clock; `seed` must be fresh
+/// randomness for each connection (it seeds the handshake nonces).
+pub fn connect(role: Role, config: Config, seed: u64) -> (Driver, Handle) {
+    connect_with(role, config, seed, Clock::new(), DEFAULT_QUEUE_CAP)
+}
+
+/// [`connect`] with an explicit clock and application-queue bound.
+pub fn connect_with(
+    role: Role,
+    config: Config,
+    seed: u64,
+    clock: Clock,
+    queue_cap: usize,
+) -> (Driver, Handle) {
+    let conn = Connection::new(role, config, clock.now(), seed);
+    let state = State {
+        conn,
+        clock,
+        queue_cap: queue_cap.max(1),
+        driver_waker: None,
+        connected: false,
+        connect_wakers: Vec::new(),
+        responses: HashMap::new(),
+        messages: VecDeque::new(),
+        message_waker: None,
+        requests: VecDeque::new(),
+        request_waker: None,
+        cancelled: HashSet::new(),
+        subs: HashMap::new(),
+        streams: HashMap::new(),
+        accept: VecDeque::new(),
+        accept_waker: None,
+        send_waiters: Vec::new(),
+        request_cap_waiters: Vec::new(),
+        closed: None,
+        closed_wakers: Vec::new(),
+        handles: 1,
+        hub_events: VecDeque::new(),
+        stalled: false,
+    };
+    let shared = Arc::new(Mutex::new(state));
+    let driver = Driver {
+        shared: shared.clone(),
+        hub: None,
+    };
+    (driver, Handle { shared })
+}
+
+/// Runs a future to completion on the current thread, parking between polls.
+/// For blocking APIs (the mio and io_uring adapters) and tests.
+pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    use core::task::{Context, Poll};
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = core::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = core::pin::pin!(fut);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

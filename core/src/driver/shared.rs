@@ -1,0 +1,469 @@
+//! The state shared between a connection's I/O task ([`Driver`]) and the
+//! application's [`Handle`](super::Handle)s: the connection behind one lock, the
+//! waiters, and the bounded queues between them.
+
+pub(crate) use super::sync::lock;
+use super::sync::{Arc, Mutex};
+use super::{Clock, Delivery, IncomingRequest, Reply};
+use crate::config::OverflowPolicy;
+use crate::conn::{CloseInfo, Connection, DataId, Event, Outcome};
+use crate::error::ErrorCode;
+use crate::time::Instant;
+use bytes::Bytes;
+use core::task::Waker;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::vec::Vec;
+
+/// What a server connection's driver hands to the hub after releasing its lock.
+#[derive(Debug, Clone)]
+pub(crate) enum HubEvent {
+    Subscribe {
+        sub_id: u64,
+        filter: Bytes,
+        group: Bytes,
+        policy: OverflowPolicy,
+        credit: u32,
+    },
+    Unsubscribe {
+        sub_id: u64,
+    },
+    Credit {
+        sub_id: u64,
+        increment: u32,
+    },
+    Publish {
+        topic: Bytes,
+        payload: Bytes,
+    },
+}
+
+/// The result slot of one request.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    pub(crate) reply: Option<Reply>,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// Deliveries of one subscription waiting for the application.
+#[derive(Debug, Default)]
+pub(crate) struct SubQueue {
+    pub(crate) queue: VecDeque<Delivery>,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) dropped: u64,
+}
+
+/// Waiters of one stream.
+#[derive(Debug, Default)]
+pub(crate) struct StreamWaiters {
+    pub(crate) read: Option<Waker>,
+    pub(crate) write: Option<Waker>,
+    pub(crate) reset: Option<u64>,
+    pub(crate) closed: bool,
+    /// A `WeftStream` exists for it; the entry goes once closed and dropped.
+    pub(crate) held: bool,
+}
+
+/// Everything behind the lock.
+pub(crate) struct State {
+    pub(crate) conn: Connection,
+    pub(crate) clock: Clock,
+    /// Bound on each application-facing queue (messages, requests, deliveries per
+    /// subscription, streams to accept); when one is full, events stop being
+    /// drained, input stops being taken, and the peer is held back by the transport.
+    pub(crate) queue_cap: usize,
+    pub(crate) driver_waker: Option<Waker>,
+    pub(crate) connected: bool,
+    pub(crate) connect_wakers: Vec<Waker>,
+    pub(crate) responses: HashMap<u64, Slot>,
+    pub(crate) messages: VecDeque<Bytes>,
+    pub(crate) message_waker: Option<Waker>,
+    pub(crate) requests: VecDeque<IncomingRequest>,
+    pub(crate) request_waker: Option<Waker>,
+    /// Peer requests the peer cancelled or that expired: answering them is moot.
+    pub(crate) cancelled: HashSet<u64>,
+    pub(crate) subs: HashMap<u64, SubQueue>,
+    pub(crate) streams: HashMap<u64, StreamWaiters>,
+    pub(crate) accept: VecDeque<u64>,
+    pub(crate) accept_waker: Option<Waker>,
+    /// Tasks waiting for send-queue room, and for a free request slot.
+    pub(crate) send_waiters: Vec<Waker>,
+    pub(crate) request_cap_waiters: Vec<Waker>,
+    pub(crate) closed: Option<CloseInfo>,
+    pub(crate) closed_wakers: Vec<Waker>,
+    /// Live handles; dropping the last one closes the connection gracefully.
+    pub(crate) handles: usize,
+    pub(crate) hub_events: VecDeque<HubEvent>,
+    /// A publish the hub could not take yet (wait policy): draining pauses.
+    pub(crate) stalled: bool,
+}
+
+impl core::fmt::Debug for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("State")
+            .field("conn", &self.conn)
+            .field("handles", &self.handles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Wakes the I/O task: there is something to send or a deadline changed.
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver_waker.take() {
+            w.wake();
+        }
+    }
+
+    fn full(&self) -> bool {
+        let cap = self.queue_cap;
+        self.stalled
+            || self.messages.len() >= cap
+            || self.requests.len() >= cap
+            || self.accept.len() >= cap
+            || self.hub_events.len() >= cap
+            || self.subs.values().any(|s| s.queue.len() >= cap)
+    }
+
+    fn data(&self, id: DataId) -> (Bytes, Bytes, Bytes) {
+        match self.conn.data(id) {
+            Some(d) => (
+                Bytes::copy_from_slice(d.subject),
+                self.conn.take_payload(id).unwrap_or_default(),
+                Bytes::copy_from_slice(d.text.as_bytes()),
+            ),
+            None => Default::default(),
+        }
+    }
+
+    /// Moves the connection's events to the waiters, until an application queue is
+    /// full (then the rest waits, bounded, inside the connection).
+    pub(crate) fn drain_events(&mut self) {
+        while !self.full() {
+            let Some(ev) = self.conn.poll_event() else {
+                break;
+            };
+            self.dispatch(ev);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        match ev {
+            Event::Connected => {
+                self.connected = true;
+                self.connect_wakers.drain(..).for_each(Waker::wake);
+            }
+            Event::Message { data } => {
+                let (_, payload, _) = self.data(data);
+                self.messages.push_back(payload);
+                wake(&mut self.message_waker);
+            }
+            Event::Request { id, deadline, data } => {
+                let (subject, payload, _) = self.data(data);
+                self.requests.push_back(IncomingRequest {
+                    id,
+                    subject,
+                    payload,
+                    deadline,
+                    shared: None,
+                });
+                wake(&mut self.request_waker);
+            }
+            Event::Response { id, outcome, data } => {
+                let (payload, text) = match data {
+                    Some(d) => {
+                        let (_, p, t) = self.data(d);
+                        (p, t)
+                    }
+                    None => (Bytes::new(), Bytes::new()),
+                };
+                if let Some(slot) = self.responses.get_mut(&id) {
+                    slot.reply = Some(Reply {
+                        outcome,
+                        payload,
+                        message: text,
+                    });
+                    wake(&mut slot.waker);
+                }
+                self.request_cap_waiters.drain(..).for_each(Waker::wake);
+            }
+            Event::RequestCancelled { id } => {
+                self.cancelled.insert(id);
+            }
+            Event::Subscribed {
+                sub_id,
+                policy,
+                credit,
+                data,
+            } => {
+                let filter = self
+                    .conn
+                    .data(data)
+                    .map(|d| Bytes::copy_from_slice(d.subject));
+                let group = self
+                    .conn
+                    .data(data)
+                    .map(|d| Bytes::copy_from_slice(d.payload));
+                self.hub_events.push_back(HubEvent::Subscribe {
+                    sub_id,
+                    filter: filter.unwrap_or_default(),
+                    group: group.unwrap_or_default(),
+                    policy,
+                    credit,
+                });
+            }
+            Event::Unsubscribed { sub_id } => {
+                self.hub_events.push_back(HubEvent::Unsubscribe { sub_id })
+            }
+            Event::Credit { sub_id, increment } => self
+                .hub_events
+                .push_back(HubEvent::Credit { sub_id, increment }),
+            Event::Published { data } => {
+                let (topic, payload, _) = self.data(data);
+                self.hub_events
+                    .push_back(HubEvent::Publish { topic, payload });
+            }
+            Event::Delivery { sub_id, data } => {
+                let (topic, payload, _) = self.data(data);
+                if let Some(s) = self.subs.get_mut(&sub_id) {
+                    s.queue.push_back(Delivery { topic, payload });
+                    wake(&mut s.waker);
+                }
+            }
+            Event::Dropped { sub_id, total } => {
+                if let Some(s) = self.subs.get_mut(&sub_id) {
+                    s.dropped = total;
+                }
+            }
+            Event::StreamOpened(id) => {
+                self.streams.entry(id).or_default();
+                self.accept.push_back(id);
+                wake(&mut self.accept_waker);
+            }
+            Event::StreamReadable(id) => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    wake(&mut s.read);
+                }
+            }
+            Event::StreamWritable(id) => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    wake(&mut s.write);
+                }
+            }
+            Event::StreamReset { id, code } => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    s.reset = Some(code);
+                    wake(&mut s.read);
+                    wake(&mut s.write);
+                }
+            }
+            Event::StreamClosed(id) => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    s.closed = true;
+                    wake(&mut s.read);
+                    wake(&mut s.write);
+                    if !s.held && !self.accept.contains(&id) {
+                        self.streams.remove(&id);
+                    }
+                }
+            }
+            Event::Writable => self.send_waiters.drain(..).for_each(Waker::wake),
+            Event::Draining { .. } => {}
+            Event::Closed(info) => {
+                self.closed = Some(info);
+                self.wake_all();
+            }
+        }
+    }
+
+    /// The connection is over: every waiter learns it.
+    pub(crate) fn wake_all(&mut self) {
+        self.connect_wakers.drain(..).for_each(Waker::wake);
+        for slot in self.responses.values_mut() {
+            wake(&mut slot.waker);
+        }
+        wake(&mut self.message_waker);
+        wake(&mut self.request_waker);
+        wake(&mut self.accept_waker);
+        for s in self.subs.values_mut() {
+            wake(&mut s.waker);
+        }
+        for s in self.streams.values_mut() {
+            wake(&mut s.read);
+            wake(&mut s.write);
+        }
+        self.send_waiters.drain(..).for_each(Waker::wake);
+        self.request_cap_waiters.drain(..).for_each(Waker::wake);
+        self.closed_wakers.drain(..).for_each(Waker::wake);
+    }
+}
+
+pub(crate) fn wake(w: &mut Option<Waker>) {
+    if let Some(w) = w.take() {
+        w.wake();
+    }
+}
+
+/// The lock around a connection, shared by its driver and its handles.
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+/// The I/O side of one connection: what an adapter's task or event loop calls.
+///
+/// The adapter reads bytes from its transport and offers them with
+/// [`handle_input`](Self::handle_input) (keeping what was not taken), writes what
+/// [`poll_transmit`](Self::poll_transmit) produces, calls
+/// [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout),
+/// [`handle_eof`](Self::handle_eof) when the transport ends, and registers its waker
+/// with [`register`](Self::register) so that application commands wake it. It stops
+/// when [`is_finished`](Self::is_finished).
+pub struct Driver {
+    pub(crate) shared: Shared,
+    pub(crate) hub: Option<(Arc<super::Hub>, u64)>,
+}
+
+impl core::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// Takes bytes read from the transport; returns how many were taken (the rest
+    /// must be offered again once the application has caught up: the driver's
+    /// waker is woken then).
+    pub fn handle_input(&mut self, data: &[u8]) -> usize {
+        let n = {
+            let mut st = lock(&self.shared);
+            let now = st.now();
+            let n = st.conn.handle_input(now, data);
+            st.drain_events();
+            n
+        };
+        self.flush_hub();
+        n
+    }
+
+    /// The transport ended.
+    pub fn handle_eof(&mut self) {
+        let mut st = lock(&self.shared);
+        let now = st.now();
+        st.conn.handle_eof(now);
+        st.drain_events();
+        if st.closed.is_none() && st.conn.is_closed() {
+            st.wake_all();
+        }
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self) {
+        {
+            let mut st = lock(&self.shared);
+            let now = st.now();
+            if st.conn.poll_timeout().is_some_and(|t| t <= now) {
+                st.conn.handle_timeout(now);
+            }
+            st.drain_events();
+        }
+        self.flush_hub();
+    }
+
+    /// Writes bytes to send into `buf`; 0 when there is nothing to send.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        let n = {
+            let mut st = lock(&self.shared);
+            let now = st.now();
+            let n = st.conn.poll_transmit(now, buf);
+            // Transmitting can free queue room and complete a drain: tell the waiters,
+            // and resume events paused on a full application queue.
+            st.drain_events();
+            n
+        };
+        self.flush_hub();
+        n
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<std::time::Instant> {
+        let st = lock(&self.shared);
+        let t = st.conn.poll_timeout()?;
+        Some(st.clock.to_std(t))
+    }
+
+    /// Registers the waker to wake when an application command queued work, a
+    /// queue drained, or the last handle was dropped.
+    pub fn register(&self, waker: &Waker) {
+        let mut st = lock(&self.shared);
+        match &st.driver_waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => st.driver_waker = Some(waker.clone()),
+        }
+    }
+
+    /// True once the connection is closed and its last bytes were handed out.
+    pub fn is_finished(&self) -> bool {
+        lock(&self.shared).conn.is_closed()
+    }
+
+    /// Hands server-side pub/sub events to the hub, outside the connection's lock
+    /// so the hub can lock other connections to deliver.
+    fn flush_hub(&mut self) {
+        let Some((hub, key)) = &self.hub else {
+            return;
+        };
+        let events: Vec<HubEvent> = {
+            let mut st = lock(&self.shared);
+            if st.stalled {
+                return;
+            }
+            st.hub_events.drain(..).collect()
+        };
+        if events.is_empty() {
+            return;
+        }
+        let rest = hub.on_events(*key, events);
+        if !rest.is_empty() {
+            let mut st = lock(&self.shared);
+            for e in rest.into_iter().rev() {
+                st.hub_events.push_front(e);
+            }
+            st.stalled = true;
+        }
+    }
+
+    /// Resumes after the hub made room for a stalled publish.
+    pub(crate) fn unstall(shared: &Shared) {
+        let mut st = lock(shared);
+        st.stalled = false;
+        st.wake_driver();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some((hub, key)) = self.hub.take() {
+            hub.detach(key);
+        }
+        let mut st = lock(&self.shared);
+        if st.closed.is_none() {
+            // The I/O side is gone: nothing will ever complete.
+            st.closed = Some(CloseInfo {
+                code: ErrorCode::NO_ERROR,
+                initiator: crate::conn::Side::Local,
+                kind: crate::conn::CloseKind::Lost,
+            });
+        }
+        st.wake_all();
+    }
+}
+
+/// Marks an outcome for requests that will never be answered.
+pub(crate) fn closed_reply() -> Reply {
+    Reply {
+        outcome: Outcome::NotProcessed,
+        payload: Bytes::new(),
+        message: Bytes::new(),
+    }
+}

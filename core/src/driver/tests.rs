@@ -1,0 +1,296 @@
+//! The driver on its own: pairs of drivers joined in memory, application futures
+//! polled in between. The adapters' tests run the same flows over real sockets.
+
+use super::shared::lock;
+use super::*;
+use crate::config::OverflowPolicy;
+use crate::conn::{CloseKind, Outcome};
+use crate::error::Error;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::boxed::Box;
+use std::vec;
+use std::vec::Vec;
+
+/// Drivers joined by in-memory pipes.
+struct Net {
+    drivers: Vec<Driver>,
+    /// Pairs of indices joined: bytes from .0 go to .1 and back.
+    links: Vec<(usize, usize, Vec<u8>, Vec<u8>)>,
+}
+
+impl Net {
+    fn pair(cc: Config, sc: Config) -> (Net, Handle, Handle) {
+        let (cd, c) = connect(Role::Client, cc, 1);
+        let (sd, s) = connect(Role::Server, sc, 2);
+        let net = Net {
+            drivers: vec![cd, sd],
+            links: vec![(0, 1, Vec::new(), Vec::new())],
+        };
+        (net, c, s)
+    }
+
+    /// Moves bytes until quiet; bounded.
+    fn pump(&mut self) {
+        let mut buf = vec![0u8; 1 << 17];
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for (a, b, ab, ba) in self.links.iter_mut() {
+                loop {
+                    let n = self.drivers[*a].poll_transmit(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    ab.extend_from_slice(&buf[..n]);
+                }
+                loop {
+                    let n = self.drivers[*b].poll_transmit(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    ba.extend_from_slice(&buf[..n]);
+                }
+                if !ab.is_empty() {
+                    let n = self.drivers[*b].handle_input(ab);
+                    ab.drain(..n);
+                    moved |= n > 0;
+                }
+                if !ba.is_empty() {
+                    let n = self.drivers[*a].handle_input(ba);
+                    ba.drain(..n);
+                    moved |= n > 0;
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("net did not settle");
+    }
+
+    /// Polls `fut`, pumping in between, until it completes; bounded.
+    fn run<F: Future>(&mut self, fut: F) -> F::Output {
+        let mut fut = Box::pin(fut);
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for _ in 0..1000 {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            self.pump();
+        }
+        panic!("future did not complete");
+    }
+}
+
+fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn request_response_and_serve() {
+    let (mut net, client, server) = Net::pair(Config::default(), Config::default());
+    net.run(client.connected()).unwrap();
+    let mut serve = Box::pin(server.serve(|subject, payload| match subject {
+        b"echo" => Ok(payload.to_vec()),
+        _ => Err((404, "no such subject".into())),
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut req = client.request(b"echo", b"hello", None);
+    let mut bad = client.request(b"nope", b"", None);
+    let mut got = (None, None);
+    for _ in 0..100 {
+        let _ = serve.as_mut().poll(&mut cx);
+        if got.0.is_none() {
+            if let Poll::Ready(r) = poll_once(&mut req) {
+                got.0 = Some(r);
+            }
+        }
+        if got.1.is_none() {
+            if let Poll::Ready(r) = poll_once(&mut bad) {
+                got.1 = Some(r);
+            }
+        }
+        if got.0.is_some() && got.1.is_some() {
+            break;
+        }
+        net.pump();
+    }
+    let ok = got.0.unwrap().unwrap();
+    assert_eq!((ok.outcome, &ok.payload[..]), (Outcome::Ok, &b"hello"[..]));
+    let err = got.1.unwrap().unwrap();
+    assert_eq!(err.outcome, Outcome::Error(404));
+    assert_eq!(&err.message[..], b"no such subject");
+}
+
+#[test]
+fn dropping_a_request_future_cancels_it() {
+    let (mut net, client, server) = Net::pair(Config::default(), Config::default());
+    net.run(client.connected()).unwrap();
+    let mut req = client.request(b"slow", b"", None);
+    assert!(poll_once(&mut req).is_pending());
+    net.pump();
+    let incoming = net.run(server.next_request()).unwrap();
+    drop(req);
+    net.pump();
+    // The responder learns of the cancel: answering is refused.
+    assert_eq!(
+        incoming.respond(Outcome::Ok, "", b""),
+        Err(Error::UnknownId)
+    );
+}
+
+#[test]
+fn messages_publish_subscribe_through_the_hub() {
+    let hub = Hub::new(Default::default());
+    let (cd1, c1) = connect(Role::Client, Config::default(), 1);
+    let (mut sd1, _s1) = connect(Role::Server, Config::default(), 2);
+    let (cd2, c2) = connect(Role::Client, Config::default(), 3);
+    let (mut sd2, _s2) = connect(Role::Server, Config::default(), 4);
+    hub.attach(&mut sd1);
+    hub.attach(&mut sd2);
+    let mut net = Net {
+        drivers: vec![cd1, sd1, cd2, sd2],
+        links: vec![
+            (0, 1, Vec::new(), Vec::new()),
+            (2, 3, Vec::new(), Vec::new()),
+        ],
+    };
+    net.run(c1.connected()).unwrap();
+    net.run(c2.connected()).unwrap();
+    assert_eq!(hub.connections(), 2);
+    let mut sub = c2
+        .subscribe("prices.>", None, OverflowPolicy::Wait)
+        .unwrap();
+    net.pump();
+    for i in 0..5u8 {
+        net.run(c1.publish("prices.eu.gold", &[i])).unwrap();
+    }
+    for i in 0..5u8 {
+        let d = net.run(sub.next_delivery()).unwrap();
+        assert_eq!(
+            (&d.topic[..], &d.payload[..]),
+            (&b"prices.eu.gold"[..], &[i][..])
+        );
+    }
+    drop(sub);
+    net.pump();
+    net.run(c1.publish("prices.eu.gold", b"late")).unwrap();
+    net.pump();
+    assert_eq!(net.drivers.len(), 4);
+}
+
+#[test]
+fn stream_echo() {
+    let (mut net, client, server) = Net::pair(Config::default(), Config::default());
+    net.run(client.connected()).unwrap();
+    let mut s = client.open_stream().unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    let mut sent = 0;
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut peer = None;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..10_000 {
+        if sent < data.len() {
+            if let Poll::Ready(Ok(n)) = s.poll_write(&mut cx, &data[sent..]) {
+                sent += n;
+                if sent == data.len() {
+                    s.finish().unwrap();
+                }
+            }
+        }
+        net.pump();
+        if peer.is_none() {
+            if let Poll::Ready(p) = poll_once(&mut server.accept_stream()) {
+                peer = p;
+            }
+        }
+        if let Some(p) = peer.as_mut() {
+            match p.poll_read(&mut cx, &mut buf) {
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                _ => {}
+            }
+        }
+    }
+    assert!(got == data);
+}
+
+#[test]
+fn dropping_the_last_handle_closes_gracefully() {
+    let (mut net, client, server) = Net::pair(Config::default(), Config::default());
+    net.run(client.connected()).unwrap();
+    let c2 = client.clone();
+    drop(client);
+    net.pump();
+    assert!(!server.closed_now(), "another handle still holds it open");
+    drop(c2);
+    let info = net.run(server.closed());
+    assert_eq!(info.kind, CloseKind::Graceful);
+    assert!(net.drivers[0].is_finished() && net.drivers[1].is_finished());
+}
+
+#[test]
+fn send_waits_for_room_instead_of_growing() {
+    let cc = Config {
+        max_queued_bytes: 4096,
+        ..Config::default()
+    };
+    let (mut net, client, server) = Net::pair(cc, Config::default());
+    net.run(client.connected()).unwrap();
+    let mut pending = 0;
+    for _ in 0..20 {
+        let mut f = client.send(&[1u8; 1000]);
+        if poll_once(&mut f).is_pending() {
+            pending += 1;
+            net.run(f).unwrap();
+        }
+    }
+    assert!(pending > 0, "the bound was reached at least once");
+    net.pump();
+    let mut n = 0;
+    while let Poll::Ready(Some(_)) = poll_once(&mut server.next_message()) {
+        n += 1;
+    }
+    assert_eq!(n, 20);
+}
+
+#[test]
+fn application_queue_bound_holds_the_peer_back() {
+    let (cd, client) = connect(Role::Client, Config::default(), 1);
+    let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), 4);
+    let mut net = Net {
+        drivers: vec![cd, sd],
+        links: vec![(0, 1, Vec::new(), Vec::new())],
+    };
+    net.run(client.connected()).unwrap();
+    for i in 0..50u8 {
+        net.run(client.send(&[i])).unwrap();
+    }
+    net.pump();
+    {
+        let st = lock(&server.shared);
+        assert!(
+            st.messages.len() <= 4,
+            "queue bound holds: {}",
+            st.messages.len()
+        );
+    }
+    for i in 0..50u8 {
+        let m = net.run(server.next_message()).unwrap();
+        assert_eq!(&m[..], &[i]);
+    }
+}
+
+#[test]
+fn block_on_runs_a_future() {
+    assert_eq!(block_on(async { 7 }), 7);
+}
+
+impl Handle {
+    fn closed_now(&self) -> bool {
+        lock(&self.shared).closed.is_some()
+    }
+}
