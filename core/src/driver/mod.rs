@@ -155,6 +155,20 @@ pub fn connect_with(
     (driver, Handle { shared })
 }
 
+/// A fresh seed for [`connect`]: std's `RandomState` is keyed from the operating
+/// system's randomness (and changes for every instance), and the current time is
+/// mixed in, so seeds are unpredictable to a peer and never repeat in a process.
+/// The core itself never draws randomness; adapters pass this in.
+pub fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(t);
+    h.finish()
+}
+
 /// Runs a future to completion on the current thread, parking between polls.
 /// For blocking APIs (the mio and io_uring adapters) and tests.
 pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
@@ -181,3 +195,15 @@ pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod seed_tests {
+    #[test]
+    fn os_seeds_differ() {
+        let a: std::vec::Vec<u64> = (0..8).map(|_| super::os_seed()).collect();
+        let mut b = a.clone();
+        b.sort_unstable();
+        b.dedup();
+        assert_eq!(a.len(), b.len());
+    }
+}

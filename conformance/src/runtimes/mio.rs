@@ -1,0 +1,1 @@
+//! The `mio` runtime under test (filled in with the weft-mio adapter).

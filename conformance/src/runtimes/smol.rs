@@ -1,0 +1,1 @@
+//! The `smol` runtime under test (filled in with the weft-smol adapter).

@@ -1,0 +1,1 @@
+//! The `tokio` runtime under test (filled in with the weft-tokio adapter).

@@ -1,0 +1,1 @@
+//! The `uring` runtime under test (filled in with the weft-uring adapter).
