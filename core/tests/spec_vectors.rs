@@ -3,8 +3,14 @@
 //! Every fenced block with the info string `vector` is decoded with the matching
 //! decoder and re-encoded; the bytes must come back unchanged. The frame vectors must
 //! also be exactly the encodings of the sample frames below (a copy of the `samples()`
-//! of `core/src/wire/frame.rs`), every frame type must have a vector, and the worked
-//! authentication example must match what `weft_core::auth` computes.
+//! of `core/src/wire/frame.rs`), and every frame type must have a vector.
+//!
+//! The handshake vectors (`HANDSHAKE_*`, kind `wire`) are the exact bytes a real
+//! `weft_core::conn::Connection` client and server send each other during a PSK
+//! handshake with fixed seeds: with `alloc`, the handshake is run and its bytes must
+//! equal the vectors. Without it (and with it), the vectors must be consistent: the
+//! proofs in them are recomputed from their transcript, the nonces from the seeded
+//! generator, and the worked example of section 7.5 must be derived from them.
 //!
 //! To regenerate the vector blocks after a deliberate wire change, run
 //! `cargo test -p weft-core --test spec_vectors -- --ignored --nocapture print_vectors`
@@ -19,6 +25,11 @@ use weft_core::wire::params::{Params, CAPS_V1};
 use weft_core::wire::preface::Preface;
 use weft_core::wire::record;
 use weft_core::ErrorCode;
+#[cfg(feature = "alloc")]
+use weft_core::{
+    conn::{Connection, Event},
+    Config, Instant, Role,
+};
 use zerocopy::IntoBytes;
 
 const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
@@ -51,7 +62,7 @@ const FRAME_TYPES: [u8; 21] = [
 ];
 
 /// Fewer vectors than this means some were deleted.
-const MIN_VECTORS: usize = 25;
+const MIN_VECTORS: usize = 37;
 
 #[derive(Debug)]
 struct Vector {
@@ -169,6 +180,36 @@ fn record_round_trip(name: &str, bytes: &[u8]) {
     assert_eq!(&buf[..n], bytes, "vector {name}: re-sealed record differs");
 }
 
+/// A byte sequence as one side writes it: an optional preface, then whole records.
+/// Each record is decoded and re-encoded (`record_round_trip`); returns the preface
+/// (if any) and the frames of every record, in order.
+fn wire_round_trip(name: &str, bytes: &[u8]) -> (Option<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut rest = bytes;
+    let mut preface = None;
+    if rest.starts_with(b"WEFT") {
+        preface_round_trip(name, &rest[..8]);
+        preface = Some(rest[..8].to_vec());
+        rest = &rest[8..];
+    }
+    let mut frames = Vec::new();
+    assert!(!rest.is_empty(), "vector {name}: no record");
+    while !rest.is_empty() {
+        let info = record::parse(rest, record::MAX_PAYLOAD, false)
+            .unwrap_or_else(|e| panic!("vector {name}: record refused: {e:?}"))
+            .unwrap_or_else(|| panic!("vector {name}: record incomplete"));
+        record_round_trip(name, &rest[..info.total_len]);
+        let mut p = &rest[info.payload_start..info.payload_start + info.payload_len];
+        while !p.is_empty() {
+            let (_, len, h) = frame::decode_header(p).expect("checked above");
+            frame_round_trip(name, &p[..h + len]);
+            frames.push(p[..h + len].to_vec());
+            p = &p[h + len..];
+        }
+        rest = &rest[info.total_len..];
+    }
+    (preface, frames)
+}
+
 fn preface_round_trip(name: &str, bytes: &[u8]) {
     let p = Preface::parse(bytes)
         .unwrap_or_else(|| panic!("vector {name}: preface incomplete"))
@@ -198,6 +239,9 @@ fn every_vector_round_trips() {
             "record" => record_round_trip(&v.name, &v.bytes),
             "preface" => preface_round_trip(&v.name, &v.bytes),
             "params" => params_round_trip(&v.name, &v.bytes),
+            "wire" => {
+                wire_round_trip(&v.name, &v.bytes);
+            }
             k => panic!("vector {}: unknown kind {k:?}", v.name),
         }
     }
@@ -235,6 +279,7 @@ fn every_frame_type_has_a_vector() {
     assert!(vs.iter().any(|v| v.kind == "record"), "no record vector");
     assert!(vs.iter().any(|v| v.kind == "preface"), "no preface vector");
     assert!(vs.iter().any(|v| v.kind == "params"), "no params vector");
+    assert!(vs.iter().any(|v| v.kind == "wire"), "no wire vector");
     assert_eq!(
         Frame::decode(ty::RESERVED_ACK, &[]),
         Err(ErrorCode::UNKNOWN_FRAME)
@@ -559,111 +604,298 @@ fn document_holds_the_expected_vectors() {
 }
 
 // ----------------------------------------------------------------------------------
-// Worked authentication example.
+// The real handshake (section 7.5 and the HANDSHAKE_* vectors).
 
-const EX_KEY_ID: &[u8] = b"alice";
-const EX_DUMMY_SECRET: [u8; 32] = [0xee; 32];
+/// The pre-shared key of the handshake vectors (32 ASCII bytes).
+const HS_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+/// Its key id.
+const HS_KEY_ID: &[u8] = b"device-7";
+/// The seeds given to `Connection::new`.
+const HS_CLIENT_SEED: u64 = 1;
+const HS_SERVER_SEED: u64 = 2;
 
-fn ex_psk() -> [u8; 32] {
-    core::array::from_fn(|i| i as u8)
+/// The bytes each side writes during the handshake.
+struct Flights {
+    /// Client preface and the record holding CLIENT_HELLO.
+    client_first: Vec<u8>,
+    /// Server preface and the record holding SERVER_HELLO.
+    server: Vec<u8>,
+    /// The record holding AUTH.
+    client_auth: Vec<u8>,
 }
 
-/// The text block of the worked handshake example.
-fn auth_example() -> String {
-    let params = encode_params(&config_default_params());
-    let client_nonce: [u8; 16] = core::array::from_fn(|i| 0xa0 + i as u8);
-    let server_nonce: [u8; 16] = core::array::from_fn(|i| 0xb0 + i as u8);
-    let preface = Preface::new(1, 1);
-    let client_hello = Frame::ClientHello {
-        nonce: client_nonce,
-        params: &params,
-        auth_scheme: 1,
-        key_id: EX_KEY_ID,
-        token: b"",
+/// Runs a real client and server through the PSK handshake, in memory, at
+/// `Instant::ZERO`, and captures what each one writes.
+#[cfg(feature = "alloc")]
+fn run_handshake() -> Flights {
+    use std::sync::Arc;
+    fn config() -> Config {
+        let a = PskAuthenticator::with_client_key(HS_KEY_ID, HS_KEY).expect("valid key");
+        Config {
+            auth: Some(Arc::new(a)),
+            ..Config::default()
+        }
+    }
+    fn out(c: &mut Connection) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 1 << 17];
+        loop {
+            let n = c.poll_transmit(Instant::ZERO, &mut buf);
+            if n == 0 {
+                return all;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+    }
+    fn feed(c: &mut Connection, bytes: &[u8]) -> bool {
+        assert_eq!(c.handle_input(Instant::ZERO, bytes), bytes.len());
+        let mut connected = false;
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                Event::Connected => connected = true,
+                Event::Closed(info) => panic!("handshake failed: {info:?}"),
+                _ => {}
+            }
+        }
+        connected
+    }
+    let now = Instant::ZERO;
+    let mut client = Connection::new(Role::Client, config(), now, HS_CLIENT_SEED);
+    let mut server = Connection::new(Role::Server, config(), now, HS_SERVER_SEED);
+    let client_first = out(&mut client);
+    assert!(!feed(&mut server, &client_first), "server waits for AUTH");
+    let server_flight = out(&mut server);
+    assert!(feed(&mut client, &server_flight), "client connected");
+    let client_auth = out(&mut client);
+    assert!(feed(&mut server, &client_auth), "server connected");
+    assert!(client.negotiated().is_some_and(|n| n.authenticated));
+    assert!(server.negotiated().is_some_and(|n| n.authenticated));
+    assert!(out(&mut server).is_empty() && out(&mut client).is_empty());
+    Flights {
+        client_first,
+        server: server_flight,
+        client_auth,
+    }
+}
+
+/// The handshake vectors as the document holds them.
+fn doc_flights() -> Flights {
+    let vs = vectors();
+    let get = |name: &str| {
+        let v = vs
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("the document lacks vector {name}"));
+        assert_eq!(v.kind, "wire", "vector {name}: kind");
+        v.bytes.clone()
     };
-    let server_hello_unsigned = Frame::ServerHello {
+    Flights {
+        client_first: get("HANDSHAKE_CLIENT_FIRST_FLIGHT"),
+        server: get("HANDSHAKE_SERVER_FLIGHT"),
+        client_auth: get("HANDSHAKE_CLIENT_AUTH"),
+    }
+}
+
+/// SplitMix64, the seeded generator of `weft_core` (`config::Rng`): each side's
+/// nonce is its first two outputs, little-endian.
+fn splitmix_nonce(seed: u64) -> [u8; 16] {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&next().to_le_bytes());
+    out[8..].copy_from_slice(&next().to_le_bytes());
+    out
+}
+
+fn flat(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+/// Decodes one whole frame.
+fn decode(b: &[u8]) -> Frame<'_> {
+    let (t, _, h) = frame::decode_header(b).unwrap();
+    Frame::decode(t, &b[h..]).unwrap()
+}
+
+/// Checks the handshake flights frame by frame (kinds, nonces, params, transcript,
+/// proofs) and returns the worked example of section 7.5 derived from them.
+fn handshake_example(f: &Flights) -> String {
+    let (cp, cframes) = wire_round_trip("HANDSHAKE_CLIENT_FIRST_FLIGHT", &f.client_first);
+    let (sp, sframes) = wire_round_trip("HANDSHAKE_SERVER_FLIGHT", &f.server);
+    let (ap, aframes) = wire_round_trip("HANDSHAKE_CLIENT_AUTH", &f.client_auth);
+    let preface = Preface::new(1, 1);
+    assert_eq!(cp.as_deref(), Some(preface.as_bytes()), "client preface");
+    assert_eq!(sp.as_deref(), Some(preface.as_bytes()), "server preface");
+    assert!(ap.is_none(), "the AUTH flight has no preface");
+    assert_eq!(cframes.len(), 1, "one CLIENT_HELLO, nothing pipelined");
+    assert_eq!(sframes.len(), 1, "one SERVER_HELLO");
+    assert_eq!(aframes.len(), 1, "one AUTH");
+    // Every handshake record carries the CRC trailer (before the peer's HELLO, and
+    // the HELLO records always).
+    for (name, w, skip) in [
+        ("client first flight", &f.client_first, 8),
+        ("server flight", &f.server, 8),
+        ("auth", &f.client_auth, 0),
+    ] {
+        assert_eq!(w[skip + 2], record::FLAG_INTEGRITY, "{name}: record flags");
+    }
+    let params = encode_params(&config_default_params());
+    let Frame::ClientHello {
+        nonce: client_nonce,
+        params: cparams,
+        auth_scheme: 1,
+        key_id: HS_KEY_ID,
+        token: b"",
+    } = decode(&cframes[0])
+    else {
+        panic!("the client's first frame is a scheme-1 CLIENT_HELLO for device-7")
+    };
+    assert_eq!(
+        cparams,
+        &params[..],
+        "client params are Config::default()'s"
+    );
+    let Frame::ServerHello {
         nonce: server_nonce,
-        params: &params,
+        params: sparams,
+        auth_scheme: 1,
+        proof: server_proof,
+        token: b"",
+    } = decode(&sframes[0])
+    else {
+        panic!("the server's first frame is a scheme-1 SERVER_HELLO")
+    };
+    assert_eq!(
+        sparams,
+        &params[..],
+        "server params are Config::default()'s"
+    );
+    let Frame::Auth {
+        proof: client_proof,
+    } = decode(&aframes[0])
+    else {
+        panic!("the client's second flight is AUTH")
+    };
+    assert_eq!(client_nonce, splitmix_nonce(HS_CLIENT_SEED), "client nonce");
+    assert_eq!(server_nonce, splitmix_nonce(HS_SERVER_SEED), "server nonce");
+
+    // The transcript: both prefaces, CLIENT_HELLO as sent, SERVER_HELLO with an
+    // empty proof.
+    let unsigned = encode_frame(&Frame::ServerHello {
+        nonce: server_nonce,
+        params: sparams,
         auth_scheme: 1,
         proof: b"",
         token: b"",
-    };
+    });
     let mut t = Transcript::new();
     t.update(preface.as_bytes());
-    t.update(&encode_frame(&client_hello));
+    t.update(&cframes[0]);
     t.update(preface.as_bytes());
-    t.update(&encode_frame(&server_hello_unsigned));
+    t.update(&unsigned);
     let th = t.hash();
+    let auth = PskAuthenticator::with_client_key(HS_KEY_ID, HS_KEY).unwrap();
+    // The key id is known, so the dummy secret plays no part.
+    let dummy = [0u8; 32];
+    let want_server = auth.prove(HS_KEY_ID, ProofRole::Server, &th, &dummy);
+    let want_client = auth.prove(HS_KEY_ID, ProofRole::Client, &th, &dummy);
+    assert_eq!(server_proof, &want_server[..], "server proof");
+    assert_eq!(client_proof, &want_client[..], "client proof");
+    assert!(auth.verify(HS_KEY_ID, ProofRole::Client, &th, client_proof));
 
-    let psk = ex_psk();
-    let server = PskAuthenticator::with_client_key(EX_KEY_ID, &psk).unwrap();
-    let server_proof = server.prove(EX_KEY_ID, ProofRole::Server, &th, &EX_DUMMY_SECRET);
-    let client_proof = server.prove(EX_KEY_ID, ProofRole::Client, &th, &EX_DUMMY_SECRET);
-    assert!(server.verify(EX_KEY_ID, ProofRole::Client, &th, &client_proof));
-    let server_hello = Frame::ServerHello {
-        nonce: server_nonce,
-        params: &params,
-        auth_scheme: 1,
-        proof: &server_proof,
-        token: b"",
-    };
-    let auth = Frame::Auth {
-        proof: &client_proof,
-    };
-
-    let flat = |b: &[u8]| {
-        b.iter().fold(String::new(), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
-    };
     let mut s = String::from("```text\n");
-    let _ = writeln!(s, "psk                    = {}", flat(&psk));
     let _ = writeln!(
         s,
-        "key id                 = \"alice\" ({})",
-        flat(EX_KEY_ID)
+        "psk                    = {} (\"{}\")",
+        flat(HS_KEY),
+        String::from_utf8_lossy(HS_KEY)
     );
+    let _ = writeln!(
+        s,
+        "key id                 = {} (\"{}\")",
+        flat(HS_KEY_ID),
+        String::from_utf8_lossy(HS_KEY_ID)
+    );
+    let _ = writeln!(
+        s,
+        "seeds                  = client {HS_CLIENT_SEED}, server {HS_SERVER_SEED}"
+    );
+    let _ = writeln!(s, "client nonce           = {}", flat(&client_nonce));
+    let _ = writeln!(s, "server nonce           = {}", flat(&server_nonce));
+    let _ = writeln!(s, "params (both)          = {}", flat(&params));
     let _ = writeln!(s, "client preface         = {}", flat(preface.as_bytes()));
     let _ = writeln!(s, "server preface         = {}", flat(preface.as_bytes()));
-    let _ = writeln!(
-        s,
-        "CLIENT_HELLO as sent   = {}",
-        flat(&encode_frame(&client_hello))
-    );
-    let _ = writeln!(
-        s,
-        "SERVER_HELLO, no proof = {}",
-        flat(&encode_frame(&server_hello_unsigned))
-    );
+    let _ = writeln!(s, "CLIENT_HELLO as sent   = {}", flat(&cframes[0]));
+    let _ = writeln!(s, "SERVER_HELLO, no proof = {}", flat(&unsigned));
     let _ = writeln!(s, "transcript hash        = {}", flat(&th));
-    let _ = writeln!(s, "server proof           = {}", flat(&server_proof));
-    let _ = writeln!(s, "client proof           = {}", flat(&client_proof));
-    let _ = writeln!(
-        s,
-        "SERVER_HELLO as sent   = {}",
-        flat(&encode_frame(&server_hello))
-    );
-    let _ = writeln!(s, "AUTH as sent           = {}", flat(&encode_frame(&auth)));
+    let _ = writeln!(s, "server proof           = {}", flat(&want_server));
+    let _ = writeln!(s, "client proof           = {}", flat(&want_client));
+    let _ = writeln!(s, "SERVER_HELLO as sent   = {}", flat(&sframes[0]));
+    let _ = writeln!(s, "AUTH as sent           = {}", flat(&aframes[0]));
     s.push_str("```\n");
     s
 }
 
+/// The real connection's handshake bytes are exactly the document's vectors.
+#[cfg(feature = "alloc")]
 #[test]
-fn document_holds_the_auth_example() {
-    let ex = auth_example();
-    assert!(
-        SPEC.contains(&ex),
-        "the worked authentication example differs from the code; expected:\n{ex}"
+fn handshake_vectors_are_what_the_connection_sends() {
+    let real = run_handshake();
+    let doc = doc_flights();
+    let hex = |b: &[u8]| hex_lines(b);
+    assert_eq!(
+        hex(&real.client_first),
+        hex(&doc.client_first),
+        "HANDSHAKE_CLIENT_FIRST_FLIGHT differs from what the client sends"
+    );
+    assert_eq!(
+        hex(&real.server),
+        hex(&doc.server),
+        "HANDSHAKE_SERVER_FLIGHT differs from what the server sends"
+    );
+    assert_eq!(
+        hex(&real.client_auth),
+        hex(&doc.client_auth),
+        "HANDSHAKE_CLIENT_AUTH differs from what the client sends"
     );
 }
 
-/// Prints every block the document needs (regeneration helper).
+/// The handshake vectors are a consistent conversation, and section 7.5 shows it.
+#[test]
+fn document_holds_the_handshake_example() {
+    let ex = handshake_example(&doc_flights());
+    assert!(
+        SPEC.contains(&ex),
+        "the worked handshake example differs from the vectors; expected:\n{ex}"
+    );
+}
+
+/// Prints every block the document needs (regeneration helper). The handshake
+/// vectors need `alloc` (they come from running the connection).
 #[test]
 #[ignore = "generator: prints the vector blocks for docs/PROTOCOL.md"]
 fn print_vectors() {
     for (name, kind, bytes) in expected_vectors() {
         println!("{}", block(&name, kind, &bytes));
     }
-    println!("{}", auth_example());
+    #[cfg(feature = "alloc")]
+    {
+        let f = run_handshake();
+        println!(
+            "{}",
+            block("HANDSHAKE_CLIENT_FIRST_FLIGHT", "wire", &f.client_first)
+        );
+        println!("{}", block("HANDSHAKE_SERVER_FLIGHT", "wire", &f.server));
+        println!("{}", block("HANDSHAKE_CLIENT_AUTH", "wire", &f.client_auth));
+        println!("{}", handshake_example(&f));
+    }
 }
