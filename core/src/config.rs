@@ -16,7 +16,8 @@ pub enum Role {
 }
 
 /// Transmit priority of a message, request, response or publication. Control frames
-/// (heartbeats, window updates, close) always go before all of them.
+/// (handshake, heartbeats, stream window updates and resets, cancels, close) always
+/// go before all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
     /// Sent before everything else.

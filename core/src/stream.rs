@@ -830,19 +830,8 @@ impl Streams {
     /// exceeds the stream or connection credit. `now_micros` drives window
     /// auto-tuning.
     pub fn poll_frame(&mut self, max_data: usize, now_micros: u64) -> Option<StreamFrame> {
-        if let Some(increment) = self.conn_update(now_micros) {
-            return Some(StreamFrame::WindowUpdate { id: 0, increment });
-        }
-        if let Some(id) = self.refused.pop_front() {
-            return Some(StreamFrame::Reset {
-                id,
-                code: STREAM_REFUSED,
-            });
-        }
-        while let Some(id) = self.ctl_queue.pop_front() {
-            if let Some(frame) = self.control_frame(id, now_micros) {
-                return Some(frame);
-            }
+        if let Some(frame) = self.poll_control_frame(now_micros) {
+            return Some(frame);
         }
         if let Some(id) = self.open_queue.pop_front() {
             if let Some(s) = self.map.get_mut(&id) {
@@ -924,6 +913,26 @@ impl Streams {
         let increment = target - self.conn_recv_max;
         self.conn_recv_max = target;
         Some(increment)
+    }
+
+    /// Only the control frames (window updates and resets), which never wait for
+    /// credit: the connection sends these ahead of all data, at any priority.
+    pub fn poll_control_frame(&mut self, now_micros: u64) -> Option<StreamFrame> {
+        if let Some(increment) = self.conn_update(now_micros) {
+            return Some(StreamFrame::WindowUpdate { id: 0, increment });
+        }
+        if let Some(id) = self.refused.pop_front() {
+            return Some(StreamFrame::Reset {
+                id,
+                code: STREAM_REFUSED,
+            });
+        }
+        while let Some(id) = self.ctl_queue.pop_front() {
+            if let Some(frame) = self.control_frame(id, now_micros) {
+                return Some(frame);
+            }
+        }
+        None
     }
 
     /// Cuts a DATA frame for `id` within credit; `None` if it would carry

@@ -900,11 +900,17 @@ impl Connection {
             let ids = self.out_reqs.keys_above(0);
             self.out_reqs.clear();
             self.out_deadlines.clear();
+            // Only a graceful close promises the peer did not process them.
+            let outcome = if info.kind == CloseKind::Graceful {
+                Outcome::NotProcessed
+            } else {
+                Outcome::Lost
+            };
             for id in ids {
                 self.push_event(
                     Event::Response {
                         id,
-                        outcome: Outcome::NotProcessed,
+                        outcome,
                         data: None,
                     },
                     None,
@@ -960,10 +966,15 @@ impl Connection {
         let n = f.encoded_len();
         let (_, max_frame) = self.peer_limits();
         let max_msg = match &self.peer {
+            // A peer that reassembles nothing takes only whole frames.
+            Some(p) if p.max_concurrent_fragmented == 0 => max_frame,
             Some(p) => usize::try_from(p.max_message_size).unwrap_or(usize::MAX),
             // Before the peer's limits are known only unfragmented frames may go.
             None => max_frame,
         };
+        // Without a heap nothing is fragmented either.
+        #[cfg(not(feature = "alloc"))]
+        let max_msg = max_msg.min(max_frame);
         if n > max_msg {
             return Err(if self.peer.is_none() {
                 Error::NotConnected
@@ -1079,7 +1090,9 @@ impl Connection {
             Outcome::NoResponder => Status::NoResponder,
             Outcome::DeadlineExceeded => Status::DeadlineExceeded,
             Outcome::Cancelled => Status::Cancelled,
-            Outcome::NotProcessed => return Err(Error::Invalid(InvalidKind::Range)),
+            Outcome::NotProcessed | Outcome::Lost => {
+                return Err(Error::Invalid(InvalidKind::Range))
+            }
         };
         self.queue_data(
             prio,
@@ -1357,28 +1370,42 @@ impl send::FrameSource for StreamSource<'_> {
             return None;
         }
         let f = s.poll_frame(max - hdr, self.1.as_micros())?;
-        let frame = match &f {
-            crate::stream::StreamFrame::Data {
-                id,
-                open,
-                fin,
-                data,
-            } => Frame::StreamData {
-                id: *id,
-                flags: if *open { frame::STREAM_OPEN } else { 0 }
-                    | if *fin { frame::STREAM_FIN } else { 0 },
-                data,
-            },
-            crate::stream::StreamFrame::WindowUpdate { id, increment } => Frame::WindowUpdate {
-                id: *id,
-                increment: *increment,
-            },
-            crate::stream::StreamFrame::Reset { id, code } => Frame::StreamReset {
-                id: *id,
-                code: *code,
-            },
-        };
-        frame.encode(out)
+        stream_frame(&f).encode(out)
+    }
+
+    fn next_control(&mut self, out: &mut [u8]) -> Option<usize> {
+        // A control frame is at most 1 + 1 + 10 + 10 bytes: it always fits a record.
+        if out.len() < 32 {
+            return None;
+        }
+        let f = self.0.as_mut()?.poll_control_frame(self.1.as_micros())?;
+        stream_frame(&f).encode(out)
+    }
+}
+
+/// The wire frame of a stream component's output.
+#[cfg(feature = "alloc")]
+fn stream_frame(f: &crate::stream::StreamFrame) -> Frame<'_> {
+    match f {
+        crate::stream::StreamFrame::Data {
+            id,
+            open,
+            fin,
+            data,
+        } => Frame::StreamData {
+            id: *id,
+            flags: if *open { frame::STREAM_OPEN } else { 0 }
+                | if *fin { frame::STREAM_FIN } else { 0 },
+            data,
+        },
+        crate::stream::StreamFrame::WindowUpdate { id, increment } => Frame::WindowUpdate {
+            id: *id,
+            increment: *increment,
+        },
+        crate::stream::StreamFrame::Reset { id, code } => Frame::StreamReset {
+            id: *id,
+            code: *code,
+        },
     }
 }
 

@@ -134,6 +134,9 @@ pub(crate) enum SendMark {
 pub(crate) trait FrameSource {
     /// Writes one frame of at most `max` bytes into `out`, returning its length.
     fn next_frame(&mut self, out: &mut [u8], max: usize) -> Option<usize>;
+    /// Writes one control frame (window update, reset), if any: these go ahead of
+    /// all data.
+    fn next_control(&mut self, out: &mut [u8]) -> Option<usize>;
 }
 
 /// No streams (a build without `alloc`, or tests).
@@ -143,6 +146,9 @@ pub(crate) struct NoStreams;
 #[cfg(any(not(feature = "alloc"), test))]
 impl FrameSource for NoStreams {
     fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
+        None
+    }
+    fn next_control(&mut self, _: &mut [u8]) -> Option<usize> {
         None
     }
 }
@@ -323,6 +329,12 @@ impl Tx {
     ) -> Option<usize> {
         if let Some(n) = self.control.peek_len() {
             return (n <= out.len()).then(|| self.control.pop_into(out));
+        }
+        // Stream window updates and resets are control frames too: never behind data.
+        if data_allowed {
+            if let Some(n) = streams.next_control(out) {
+                return Some(n);
+            }
         }
         if !data_allowed {
             return None;
@@ -586,6 +598,36 @@ mod tests {
         assert_eq!(&inner[h..h + len], &big[..]);
         assert!(tx.is_idle());
         assert!(f.iter().all(|(_, b)| b.len() + 4 <= 1024));
+    }
+
+    /// A stream source with one pending window update.
+    struct OneUpdate(bool);
+    impl FrameSource for OneUpdate {
+        fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
+            None
+        }
+        fn next_control(&mut self, out: &mut [u8]) -> Option<usize> {
+            if std::mem::take(&mut self.0) {
+                Frame::WindowUpdate {
+                    id: 1,
+                    increment: 5,
+                }
+                .encode(out)
+            } else {
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn stream_control_frames_go_before_urgent_data() {
+        let mut tx = Tx::default();
+        tx.push_data(Priority::Urgent, &Frame::Message { payload: b"u" }, 16_384);
+        let mut buf = [0u8; 256];
+        let n = tx.fill(&mut buf, 65_535, 16_384, true, &mut OneUpdate(true), true);
+        let f = frames_in(&buf[..n], true);
+        assert_eq!(f[0].0, frame::ty::WINDOW_UPDATE);
+        assert_eq!(f[1].0, frame::ty::MESSAGE);
     }
 
     #[test]

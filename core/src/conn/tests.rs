@@ -1596,3 +1596,34 @@ fn tiny_stream_data_does_not_pin_large_records() {
     }
     assert_eq!(total, 50);
 }
+
+#[test]
+fn error_close_reports_requests_lost_not_retryable() {
+    let mut p = Pair::connected();
+    let id = p
+        .client
+        .request(p.now, b"x", b"", None, Priority::Normal)
+        .unwrap();
+    p.drive();
+    p.server.close(p.now, ErrorCode::PROTOCOL_ERROR, "broken");
+    p.drive();
+    let r = responses_of(&p.take_client());
+    assert_eq!(r, vec![(id, Outcome::Lost, Vec::new(), String::new())]);
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn peer_without_reassembly_gets_whole_frames_only() {
+    let mut sc = Config::default();
+    sc.params.max_concurrent_fragmented = 0;
+    let mut p = Pair::new(Config::default(), sc);
+    p.drive();
+    assert_eq!(
+        p.client.send_message(&vec![0u8; 20_000], Priority::Normal),
+        Err(Error::MessageTooLarge)
+    );
+    assert!(p
+        .client
+        .send_message(&vec![0u8; 16_000], Priority::Normal)
+        .is_ok());
+}

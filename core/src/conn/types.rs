@@ -36,8 +36,11 @@ pub enum Outcome {
     DeadlineExceeded,
     /// The responder cancelled it.
     Cancelled,
-    /// The peer closed before processing it: safe to retry elsewhere.
+    /// The peer closed gracefully without processing it: safe to retry elsewhere.
     NotProcessed,
+    /// The connection ended (error close, drain timeout or loss) before an answer
+    /// arrived: the request may or may not have been processed.
+    Lost,
 }
 
 /// Which side ended the connection.

@@ -459,10 +459,10 @@ impl Drop for Driver {
     }
 }
 
-/// Marks an outcome for requests that will never be answered.
+/// The reply of a request whose connection ended without an answer.
 pub(crate) fn closed_reply() -> Reply {
     Reply {
-        outcome: Outcome::NotProcessed,
+        outcome: Outcome::Lost,
         payload: Bytes::new(),
         message: Bytes::new(),
     }
