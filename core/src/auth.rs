@@ -122,35 +122,7 @@ pub trait Authenticator: Send + Sync {
 // borrowed, boxed or shared (`Arc`, one config for many connections)
 // authenticator as well as an owned one.
 
-impl<T: Authenticator + ?Sized> Authenticator for &T {
-    fn scheme(&self) -> u8 {
-        (**self).scheme()
-    }
-    fn client_key_id(&self) -> &[u8] {
-        (**self).client_key_id()
-    }
-    fn prove(
-        &self,
-        key_id: &[u8],
-        role: ProofRole,
-        transcript_hash: &[u8; 32],
-        dummy_secret: &[u8; 32],
-    ) -> [u8; PROOF_LEN] {
-        (**self).prove(key_id, role, transcript_hash, dummy_secret)
-    }
-    fn verify(
-        &self,
-        key_id: &[u8],
-        role: ProofRole,
-        transcript_hash: &[u8; 32],
-        proof: &[u8],
-    ) -> bool {
-        (**self).verify(key_id, role, transcript_hash, proof)
-    }
-}
-
-/// Implements [`Authenticator`] for a smart pointer by forwarding.
-#[cfg(feature = "alloc")]
+/// Implements [`Authenticator`] for a reference or smart pointer by forwarding.
 macro_rules! forward_authenticator {
     ($ptr:ty) => {
         impl<T: Authenticator + ?Sized> Authenticator for $ptr {
@@ -182,6 +154,7 @@ macro_rules! forward_authenticator {
     };
 }
 
+forward_authenticator!(&T);
 #[cfg(feature = "alloc")]
 forward_authenticator!(alloc::boxed::Box<T>);
 #[cfg(feature = "alloc")]

@@ -755,17 +755,7 @@ struct Got {
 fn collect(c: &mut Connection, out: &mut Vec<Got>) {
     for _ in 0..1_000_000 {
         let Some(ev) = c.poll_event() else { return };
-        let id = match ev {
-            Event::Message { data }
-            | Event::Request { data, .. }
-            | Event::Subscribed { data, .. }
-            | Event::Published { data }
-            | Event::Delivery { data, .. }
-            | Event::Response {
-                data: Some(data), ..
-            } => Some(data),
-            _ => None,
-        };
+        let id = ev.data_id();
         let d = id.and_then(|id| c.data(id));
         out.push(Got {
             ev,

@@ -597,18 +597,7 @@ impl Connection {
         if let Event::Delivery { sub_id, .. } = ev {
             self.consumed_delivery(sub_id);
         }
-        if let Some(b) = bytes {
-            let id = match ev {
-                Event::Message { data }
-                | Event::Request { data, .. }
-                | Event::Subscribed { data, .. }
-                | Event::Published { data }
-                | Event::Delivery { data, .. }
-                | Event::Response {
-                    data: Some(data), ..
-                } => data,
-                _ => DataId(u64::MAX),
-            };
+        if let (Some(b), Some(id)) = (bytes, ev.data_id()) {
             self.current = Some((id, b));
         }
         Some(ev)

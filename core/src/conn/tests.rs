@@ -21,17 +21,7 @@ struct Got {
 
 fn collect(c: &mut Connection, out: &mut Vec<Got>) {
     while let Some(ev) = c.poll_event() {
-        let id = match ev {
-            Event::Message { data }
-            | Event::Request { data, .. }
-            | Event::Subscribed { data, .. }
-            | Event::Published { data }
-            | Event::Delivery { data, .. }
-            | Event::Response {
-                data: Some(data), ..
-            } => Some(data),
-            _ => None,
-        };
+        let id = ev.data_id();
         let d = id.and_then(|id| c.data(id));
         out.push(Got {
             ev,

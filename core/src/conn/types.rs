@@ -177,6 +177,21 @@ pub enum Event {
     Closed(CloseInfo),
 }
 
+impl Event {
+    /// The handle of the data this event carries, if it carries any.
+    pub fn data_id(&self) -> Option<DataId> {
+        match *self {
+            Event::Message { data }
+            | Event::Request { data, .. }
+            | Event::Subscribed { data, .. }
+            | Event::Published { data }
+            | Event::Delivery { data, .. } => Some(data),
+            Event::Response { data, .. } => data,
+            _ => None,
+        }
+    }
+}
+
 /// What the handshake settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Negotiated {
