@@ -1299,8 +1299,16 @@ impl Connection {
         self.streams_mut()?.read(id, buf).map_err(stream_err)
     }
 
+    /// Sets a stream's transmit priority (default normal).
     #[cfg(feature = "alloc")]
+    pub fn stream_set_priority(&mut self, id: u64, prio: Priority) -> Result<(), Error> {
+        self.streams_mut()?
+            .set_priority(id, prio as u8)
+            .map_err(stream_err)
+    }
+
     /// Ends our direction of a stream.
+    #[cfg(feature = "alloc")]
     pub fn stream_finish(&mut self, id: u64) -> Result<(), Error> {
         self.streams_mut()?.finish(id).map_err(stream_err)
     }
@@ -1351,14 +1359,14 @@ struct StreamSource<'a>(Option<&'a mut crate::stream::Streams>, Instant);
 
 #[cfg(feature = "alloc")]
 impl send::FrameSource for StreamSource<'_> {
-    fn next_frame(&mut self, out: &mut [u8], max: usize) -> Option<usize> {
+    fn next_frame(&mut self, out: &mut [u8], max: usize, prio: u8) -> Option<usize> {
         let s = self.0.as_mut()?;
         // Room for the largest stream frame header: type, length, id, flags.
         let hdr = 1 + 3 + crate::varint::MAX_LEN + 1;
         if max <= hdr {
             return None;
         }
-        let f = s.poll_frame(max - hdr, self.1.as_micros())?;
+        let f = s.poll_data_frame(prio, max - hdr, self.1.as_micros())?;
         stream_frame(&f).encode(out)
     }
 

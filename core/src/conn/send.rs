@@ -132,8 +132,9 @@ pub(crate) enum SendMark {
 
 /// A source of frames the scheduler asks when a lane is served (streams).
 pub(crate) trait FrameSource {
-    /// Writes one frame of at most `max` bytes into `out`, returning its length.
-    fn next_frame(&mut self, out: &mut [u8], max: usize) -> Option<usize>;
+    /// Writes one frame of priority level `prio`, at most `max` bytes, into `out`,
+    /// returning its length.
+    fn next_frame(&mut self, out: &mut [u8], max: usize, prio: u8) -> Option<usize>;
     /// Writes one control frame (window update, reset), if any: these go ahead of
     /// all data.
     fn next_control(&mut self, out: &mut [u8]) -> Option<usize>;
@@ -145,7 +146,7 @@ pub(crate) struct NoStreams;
 
 #[cfg(any(not(feature = "alloc"), test))]
 impl FrameSource for NoStreams {
-    fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
+    fn next_frame(&mut self, _: &mut [u8], _: usize, _: u8) -> Option<usize> {
         None
     }
     fn next_control(&mut self, _: &mut [u8]) -> Option<usize> {
@@ -340,8 +341,8 @@ impl Tx {
             return None;
         }
         for (p, lane) in self.lanes.iter_mut().enumerate() {
-            let has_streams = p == Priority::Normal as usize;
-            let sources = if has_streams { 3 } else { 2 };
+            // Every level takes turns between small frames, fragments and streams.
+            let sources = 3;
             let mut blocked = false;
             for k in 0..sources {
                 let which = (lane.turn + k) % sources;
@@ -380,7 +381,7 @@ impl Tx {
                     },
                     #[cfg(not(feature = "alloc"))]
                     1 => None,
-                    _ => streams.next_frame(out, max_frame.min(out.len())),
+                    _ => streams.next_frame(out, max_frame.min(out.len()), p as u8),
                 };
                 if let Some(n) = got {
                     lane.turn = (which + 1) % sources;
@@ -603,7 +604,7 @@ mod tests {
     /// A stream source with one pending window update.
     struct OneUpdate(bool);
     impl FrameSource for OneUpdate {
-        fn next_frame(&mut self, _: &mut [u8], _: usize) -> Option<usize> {
+        fn next_frame(&mut self, _: &mut [u8], _: usize, _: u8) -> Option<usize> {
             None
         }
         fn next_control(&mut self, out: &mut [u8]) -> Option<usize> {

@@ -1617,3 +1617,49 @@ fn peer_without_reassembly_gets_whole_frames_only() {
         .send_message(&vec![0u8; 16_000], Priority::Normal)
         .is_ok());
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn stream_priorities_are_honoured_with_messages() {
+    let mut p = Pair::connected();
+    let low = p.client.open_stream().unwrap();
+    let urgent = p.client.open_stream().unwrap();
+    p.client.stream_set_priority(low, Priority::Low).unwrap();
+    p.client
+        .stream_set_priority(urgent, Priority::Urgent)
+        .unwrap();
+    p.client.stream_write(low, &[1u8; 8000]).unwrap();
+    p.client.stream_write(urgent, &[2u8; 8000]).unwrap();
+    for _ in 0..3 {
+        p.client.send_message(b"normal", Priority::Normal).unwrap();
+    }
+    p.client_wire.clear();
+    p.drive();
+    // Frames in wire order: (type, stream id, data length).
+    let mut order = Vec::new();
+    let mut rest = &p.client_wire[..];
+    while !rest.is_empty() {
+        let info = record::parse(rest, 65_535, false).unwrap().unwrap();
+        let mut pl = &rest[info.payload_start..info.payload_start + info.payload_len];
+        while !pl.is_empty() {
+            let (t, len, h) = frame::decode_header(pl).unwrap();
+            match Frame::decode(t, &pl[h..h + len]).unwrap() {
+                Frame::StreamData { id, data, .. } => order.push((t, id, data.len())),
+                Frame::Message { payload } => order.push((t, 0, payload.len())),
+                _ => {}
+            }
+            pl = &pl[h + len..];
+        }
+        rest = &rest[info.total_len..];
+    }
+    let pos = |pred: &dyn Fn(&(u8, u64, usize)) -> bool| order.iter().position(pred).unwrap();
+    let urgent_data = pos(&|f| f.1 == urgent && f.2 > 0);
+    let first_msg = pos(&|f| f.0 == frame::ty::MESSAGE);
+    let last_msg = order
+        .iter()
+        .rposition(|f| f.0 == frame::ty::MESSAGE)
+        .unwrap();
+    let low_data = pos(&|f| f.1 == low && f.2 > 0);
+    assert!(urgent_data < first_msg, "{order:?}");
+    assert!(last_msg < low_data, "{order:?}");
+}

@@ -669,6 +669,12 @@ impl WeftStream {
         r.map_err(|_| io_err(std::io::ErrorKind::BrokenPipe, "stream closed"))
     }
 
+    /// Sets the stream's transmit priority (default normal).
+    pub fn set_priority(&mut self, prio: Priority) -> Result<(), Error> {
+        let mut st = lock(&self.shared);
+        st.conn.stream_set_priority(self.id, prio)
+    }
+
     /// Aborts both directions with an application code.
     pub fn reset(&mut self, code: u64) {
         self.finished = true;
