@@ -1,0 +1,361 @@
+//! Adapter-specific tests over 127.0.0.1 and in-memory pipes: partial writes,
+//! a peer that vanishes, many requests at once, streams through tokio's I/O
+//! traits, and publish/subscribe across the connections of one server.
+//!
+//! Every loop is bounded; nothing sleeps to synchronise. A generous time limit
+//! only turns a hang into a failure.
+
+use core::future::Future;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use weft_tokio::{CloseKind, Config, Handle, Outcome, OverflowPolicy, Role, Server, Stream};
+
+/// Turns a hang into a failure; never part of an assertion.
+const HANG_LIMIT: Duration = Duration::from_secs(120);
+
+fn run<F: Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(HANG_LIMIT, f)
+            .await
+            .expect("the test hung")
+    })
+}
+
+/// Answers `echo` with the payload, anything else with error 404.
+async fn echo_app(h: Handle) {
+    h.serve(|subject, payload| match subject {
+        b"echo" => Ok(payload.to_vec()),
+        _ => Err((404, "no such subject".to_string())),
+    })
+    .await;
+}
+
+/// A request that did not succeed: an error, or a reply other than `Ok`.
+fn failed(r: &Result<weft_tokio::Reply, weft_tokio::Error>) -> bool {
+    match r {
+        Err(_) => true,
+        Ok(reply) => reply.outcome != Outcome::Ok,
+    }
+}
+
+/// 16 MiB less room for the frame header: the whole frame must fit the limit.
+const BIG: usize = (16 << 20) - 64;
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
+        .collect()
+}
+
+#[test]
+fn sixteen_mib_message_through_a_tiny_pipe() {
+    run(async {
+        // A 256-byte pipe: every write is partial, every read short.
+        let (a, b) = tokio::io::duplex(256);
+        let client = weft_tokio::spawn(a, Role::Client, Config::default());
+        let server = weft_tokio::spawn(b, Role::Server, Config::default());
+        client.connected().await.expect("handshake");
+        server.connected().await.expect("handshake");
+
+        // The largest message whose frame fits the default 16 MiB limit.
+        let big = pattern(BIG, 1);
+        client.send(&big).await.expect("send");
+        let got = server.next_message().await.expect("message");
+        assert_eq!(got.len(), big.len());
+        assert!(got[..] == big[..], "payload intact");
+
+        // And the other way, as a request and its reply.
+        let back = pattern(BIG, 2);
+        let want = back.clone();
+        let responder = tokio::spawn(async move {
+            let req = server.next_request().await.expect("request");
+            assert_eq!(&req.subject[..], b"big");
+            req.respond(Outcome::Ok, "", &back).expect("respond");
+            server
+        });
+        let reply = client.request(b"big", b"", None).await.expect("reply");
+        assert_eq!(reply.outcome, Outcome::Ok);
+        assert!(reply.payload[..] == want[..], "reply intact");
+        let server = responder.await.expect("responder");
+
+        drop(client);
+        assert_eq!(server.closed().await.kind, CloseKind::Graceful);
+    });
+}
+
+#[test]
+fn peer_drops_the_socket_mid_handshake() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        // A request pipelined behind the HELLO.
+        let c = client.clone();
+        let req = tokio::spawn(async move { c.request(b"echo", b"x", None).await });
+        let (mut sock, _) = listener.accept().await.unwrap();
+        // Read the start of the preface, then vanish.
+        let mut start = [0u8; 4];
+        sock.read_exact(&mut start).await.unwrap();
+        drop(sock);
+
+        assert!(client.connected().await.is_err(), "no handshake");
+        assert!(failed(&req.await.unwrap()), "the request failed");
+        assert_eq!(client.closed().await.kind, CloseKind::Lost);
+    });
+}
+
+#[test]
+fn peer_drops_the_socket_mid_request() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let server_addr = server.local_addr().unwrap();
+        // A proxy between client and server whose sockets the test drops.
+        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = weft_tokio::connect(proxy.local_addr().unwrap(), Config::default())
+            .await
+            .unwrap();
+        let (mut down, _) = proxy.accept().await.unwrap();
+        let mut up = TcpStream::connect(server_addr).await.unwrap();
+        let pipe = tokio::spawn(async move {
+            let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+        });
+        let served = server.accept().await.unwrap();
+        client.connected().await.expect("handshake");
+
+        let c = client.clone();
+        let req = tokio::spawn(async move { c.request(b"hang", b"", None).await });
+        // The request reached the server's application: it is in flight.
+        let incoming = served.next_request().await.expect("request");
+        assert_eq!(&incoming.subject[..], b"hang");
+
+        pipe.abort();
+        assert!(pipe.await.unwrap_err().is_cancelled());
+
+        assert!(failed(&req.await.unwrap()), "the request failed");
+        assert_eq!(client.closed().await.kind, CloseKind::Lost);
+        // The server side learns it too.
+        served.closed().await;
+        drop(incoming);
+        // A new request on the dead connection fails at once.
+        assert!(failed(&client.request(b"echo", b"", None).await));
+    });
+}
+
+#[test]
+fn many_concurrent_requests_on_one_connection() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let serving = tokio::spawn(server.serve(echo_app));
+        let client = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        client.connected().await.expect("handshake");
+
+        // More than the 256 outstanding requests allowed: the rest wait for room.
+        const N: usize = 2_000;
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..N {
+            let c = client.clone();
+            set.spawn(async move {
+                let body = format!("request {i}");
+                let r = c.request(b"echo", body.as_bytes(), None).await.unwrap();
+                assert_eq!(r.outcome, Outcome::Ok);
+                assert_eq!(&r.payload[..], body.as_bytes());
+            });
+        }
+        let mut done = 0;
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+            done += 1;
+        }
+        assert_eq!(done, N);
+        let bad = client.request(b"nope", b"", None).await.unwrap();
+        assert_eq!(bad.outcome, Outcome::Error(404));
+        assert_eq!(&bad.message[..], b"no such subject");
+        assert!(client.stats().bytes_sent > 0);
+        serving.abort();
+    });
+}
+
+#[test]
+fn stream_echo_through_async_read_and_write() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let serving = tokio::spawn(server.serve(|h: Handle| async move {
+            while let Some(s) = Stream::accept(&h).await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = tokio::io::split(s);
+                    tokio::io::copy(&mut r, &mut w).await.expect("echo");
+                    w.shutdown().await.expect("finish");
+                });
+            }
+        }));
+        let client = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        client.connected().await.expect("handshake");
+
+        // Larger than the windows, so flow control holds the writer back.
+        let data = pattern(3 << 20, 3);
+        let stream = Stream::open(&client).expect("open");
+        let (mut r, mut w) = tokio::io::split(stream);
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            for chunk in sent.chunks(100_000) {
+                w.write_all(chunk).await.expect("write");
+            }
+            w.shutdown().await.expect("finish");
+        });
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.expect("read");
+        writer.await.unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "echo intact");
+        serving.abort();
+    });
+}
+
+#[test]
+fn publish_reaches_a_subscriber_on_another_connection() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let hub = server.hub().clone();
+        let serving = tokio::spawn(server.serve(echo_app));
+        let publisher = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        let subscriber = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        publisher.connected().await.expect("handshake");
+        subscriber.connected().await.expect("handshake");
+
+        let mut sub = subscriber
+            .subscribe("news.>", None, OverflowPolicy::Wait)
+            .expect("subscribe");
+        let mut group = subscriber
+            .subscribe("jobs", Some("workers"), OverflowPolicy::Wait)
+            .expect("subscribe in a group");
+        // A round trip behind the SUBSCRIBEs: the server handed them to the hub.
+        let r = subscriber.request(b"echo", b"sync", None).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Ok);
+        assert_eq!(hub.connections(), 2);
+
+        for i in 0..200u8 {
+            publisher.publish("news.eu", &[i]).await.expect("publish");
+        }
+        publisher.publish("jobs", b"job").await.expect("publish");
+        publisher
+            .publish("other", b"unseen")
+            .await
+            .expect("publish");
+        for i in 0..200u8 {
+            let d = sub.next_delivery().await.expect("delivery");
+            assert_eq!(&d.topic[..], b"news.eu");
+            assert_eq!(&d.payload[..], &[i]);
+        }
+        let job = group.next_delivery().await.expect("job");
+        assert_eq!(
+            (&job.topic[..], &job.payload[..]),
+            (&b"jobs"[..], &b"job"[..])
+        );
+        assert_eq!(sub.dropped(), 0);
+        serving.abort();
+    });
+}
+
+#[test]
+fn deadlines_fire_and_dropped_requests_are_cancelled() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        let served = server.accept().await.unwrap();
+        client.connected().await.expect("handshake");
+
+        // Never answered: the requester's deadline (the driver task's timer) ends it.
+        let timed = client
+            .request(b"hang", b"", Some(Duration::from_millis(20)))
+            .await;
+        let held = served.next_request().await.expect("request");
+        assert!(failed(&timed), "the deadline ended it: {timed:?}");
+        drop(held);
+
+        // Dropped while in flight: the server learns of the cancel.
+        let mut pending = Box::pin(client.request(b"slow", b"", None));
+        assert!(futures_poll_once(pending.as_mut()).await.is_none());
+        let slow = served.next_request().await.expect("request");
+        assert_eq!(&slow.subject[..], b"slow");
+        drop(pending);
+        // A later request arrives after the CANCEL on the same connection.
+        let c = client.clone();
+        let marker = tokio::spawn(async move { c.request(b"marker", b"", None).await });
+        let m = served.next_request().await.expect("marker");
+        assert_eq!(
+            slow.respond(Outcome::Ok, "", b""),
+            Err(weft_tokio::Error::UnknownId)
+        );
+        m.respond(Outcome::Ok, "", b"done").unwrap();
+        assert_eq!(&marker.await.unwrap().unwrap().payload[..], b"done");
+    });
+}
+
+/// Polls a future once; `Some` if it completed.
+async fn futures_poll_once<F: Future + ?Sized>(mut f: core::pin::Pin<&mut F>) -> Option<F::Output> {
+    core::future::poll_fn(|cx| match f.as_mut().poll(cx) {
+        core::task::Poll::Ready(v) => core::task::Poll::Ready(Some(v)),
+        core::task::Poll::Pending => core::task::Poll::Ready(None),
+    })
+    .await
+}
+
+#[test]
+fn a_slow_reader_holds_the_sender_back_and_loses_nothing() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        let served = server.accept().await.unwrap();
+        client.connected().await.expect("handshake");
+        const N: u32 = 5_000;
+        let msg = |i: u32| {
+            let mut m = [0u8; 64];
+            m[..4].copy_from_slice(&i.to_be_bytes());
+            m
+        };
+        // Fits the client's send queue: every send completes without the reader.
+        for i in 0..N {
+            client.send(&msg(i)).await.expect("send");
+        }
+        // Wait until the server has taken in more than its application queue
+        // (1024 messages) holds while nobody reads: from then on its driver is
+        // held back, and must resume as the reader below catches up.
+        let full = 1_500 * 64;
+        let mut took = 0;
+        for _ in 0..1_000_000 {
+            took = served.stats().bytes_received;
+            if took > full {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(took > full, "server took only {took} bytes");
+        for i in 0..N {
+            let m = served.next_message().await.expect("message");
+            assert_eq!(&m[..], &msg(i));
+        }
+    });
+}
