@@ -128,7 +128,7 @@ impl Default for Config {
             max_outstanding_requests: 256,
             max_queued_bytes: 512 << 10,
             max_preauth_bytes: 64 << 10,
-            max_reassembly_bytes: (16 << 20) + (64 << 10),
+            max_reassembly_bytes: (16 << 20) + (68 << 10),
             max_queued_control: 64,
             max_resets_per_interval: 200,
             reset_interval: Duration::from_secs(1),

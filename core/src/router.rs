@@ -239,10 +239,14 @@ impl Sub {
         self.credit > 0 && !self.queue.is_empty()
     }
 
-    /// Whether one more message of `len` payload bytes fits in the queue.
+    /// Whether one more message of `len` payload bytes fits in the queue. An
+    /// empty queue takes any one message, so a message larger than the byte
+    /// budget (up to the connection's maximum message size) is still delivered:
+    /// a queue holds at most its budget plus one message.
     fn fits(&self, len: usize, config: &RouterConfig) -> bool {
         self.queue.len() < config.max_queue_per_sub
-            && self.queued_bytes.saturating_add(len) <= config.max_queue_bytes_per_sub
+            && (self.queue.is_empty()
+                || self.queued_bytes.saturating_add(len) <= config.max_queue_bytes_per_sub)
     }
 
     /// Whether a new message would be within the subscriber's credit window,
@@ -262,10 +266,10 @@ impl Sub {
     }
 }
 
-/// A message that no subscription could ever hold: waiting for room would
-/// block forever and evicting everything would not make room.
-fn never_fits(len: usize, config: &RouterConfig) -> bool {
-    config.max_queue_per_sub == 0 || len > config.max_queue_bytes_per_sub
+/// A message that no subscription could ever hold (queues of zero messages):
+/// waiting for room would block forever.
+fn never_fits(_len: usize, config: &RouterConfig) -> bool {
+    config.max_queue_per_sub == 0
 }
 
 #[derive(Debug, Default)]
@@ -1314,8 +1318,8 @@ mod tests {
             }
         );
         assert_eq!(r.sub_stats(1, 1).unwrap().queued_bytes, 9);
-        // A payload larger than the whole budget is dropped without
-        // evicting anything, and never blocks even a Wait subscription.
+        // A payload larger than the whole budget still reaches an empty queue
+        // (DropOldest makes it empty first; a fresh Wait subscription is empty).
         r.subscribe(1, 3, "t", None, OverflowPolicy::Wait, 0)
             .unwrap();
         let out = r.publish("t", Bytes::from(vec![0u8; 11])).unwrap();
@@ -1323,12 +1327,18 @@ mod tests {
             out,
             PublishOutcome {
                 matched: 2,
-                queued: 0,
-                dropped: 2
+                queued: 2,
+                dropped: 1
             }
         );
-        assert_eq!(r.sub_stats(1, 1).unwrap().queued_bytes, 9);
-        assert_eq!(r.sub_stats(1, 3).unwrap().dropped, 1);
+        assert_eq!(r.sub_stats(1, 1).unwrap().queued_bytes, 11);
+        assert_eq!(r.sub_stats(1, 3).unwrap().queued_bytes, 11);
+        // Behind it, the Wait subscription's queue is over budget: a publish waits.
+        assert_eq!(
+            r.publish("t", Bytes::from(vec![0u8; 1])),
+            Err(RouterError::Blocked)
+        );
+        assert_eq!(r.sub_stats(1, 3).unwrap().dropped, 0);
     }
 
     #[test]
@@ -1692,7 +1702,8 @@ mod tests {
                 subs += 1;
                 let bytes: usize = s.queue.iter().map(|m| m.payload.len()).sum();
                 if s.queue.len() > cfg.max_queue_per_sub
-                    || s.queued_bytes > cfg.max_queue_bytes_per_sub
+                    // One message may exceed the budget, alone in its queue.
+                    || (s.queue.len() > 1 && s.queued_bytes > cfg.max_queue_bytes_per_sub)
                     || bytes != s.queued_bytes
                     || s.is_ready() != c.ready.contains(&id)
                 {

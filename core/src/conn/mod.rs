@@ -291,6 +291,11 @@ impl core::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// A transmit buffer this large always holds the preface and a record with the
+    /// largest frame any peer may allow (65 535 bytes of payload).
+    pub const MIN_TRANSMIT_BUFFER: usize =
+        preface::LEN + record::HEADER_LEN + record::MAX_PAYLOAD + record::TRAILER_LEN;
+
     /// A new connection. The client queues its preface and HELLO at once, so requests
     /// and messages may be pipelined right behind them.
     pub fn new(role: Role, config: Config, now: Instant, seed: u64) -> Self {
@@ -624,8 +629,9 @@ impl Connection {
     }
 
     /// Writes bytes to send into `buf`, returning how many; 0 when there is nothing
-    /// to send or `buf` cannot hold the next record (use at least the peer's
-    /// max record size + 8, 65 543 bytes for any peer).
+    /// to send or `buf` cannot hold the next frame in a record. A buffer of
+    /// [`Connection::MIN_TRANSMIT_BUFFER`] bytes always makes progress, whatever the
+    /// peer's limits; smaller buffers give smaller records.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
         if self.phase == Phase::Closed {
             return 0;

@@ -370,7 +370,9 @@ impl Driver {
         self.flush_hub();
     }
 
-    /// Writes bytes to send into `buf`; 0 when there is nothing to send.
+    /// Writes bytes to send into `buf`; 0 when there is nothing to send. Use at
+    /// least [`Connection::MIN_TRANSMIT_BUFFER`] bytes so progress never depends on
+    /// the peer's limits.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
         let n = {
             let mut st = lock(&self.shared);

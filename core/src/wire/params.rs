@@ -85,7 +85,8 @@ impl Default for Params {
             capabilities: 0,
             max_record_size: 65_535,
             max_frame_size: 16_384,
-            max_message_size: 16 << 20,
+            // 16 MiB of payload plus room for the frame's fields.
+            max_message_size: (16 << 20) + 4096,
             initial_stream_window: 256 << 10,
             initial_conn_window: 1 << 20,
             max_concurrent_requests: 256,
