@@ -271,6 +271,8 @@ pub struct Connection {
     min_rtt: Option<Duration>,
     // Close.
     close_sent: bool,
+    /// A graceful CLOSE decided but waiting for the queued data to leave first.
+    pending_close: Option<(ErrorCode, heapless::String<{ frame::MAX_REASON }>)>,
     close_received: bool,
     first_close: Option<(ErrorCode, Side)>,
     peer_last_request: u64,
@@ -379,6 +381,7 @@ impl Connection {
             rttvar: Duration::ZERO,
             min_rtt: None,
             close_sent: false,
+            pending_close: None,
             close_received: false,
             first_close: None,
             peer_last_request: u64::MAX,
@@ -663,6 +666,7 @@ impl Connection {
             Phase::Handshake | Phase::AwaitAuth => self.role == Role::Client,
             Phase::Failing | Phase::Closed => false,
         };
+        self.queue_pending_close();
         #[cfg(feature = "alloc")]
         let mut streams = StreamSource(self.streams.as_mut(), now);
         #[cfg(not(feature = "alloc"))]
@@ -676,6 +680,20 @@ impl Connection {
             data_allowed,
         );
         self.release_deferred();
+        // The data ahead of a graceful CLOSE is out: the CLOSE goes in this call.
+        if self.pending_close.is_some() && self.tx.queued_bytes() == 0 && pos < buf.len() {
+            self.queue_pending_close();
+            let (max_record, max_frame) = self.peer_limits();
+            let integrity = !(self.hello_sent && self.integrity_off());
+            pos += self.tx.fill(
+                &mut buf[pos..],
+                max_record,
+                max_frame,
+                integrity,
+                &mut send::NoStreams,
+                true,
+            );
+        }
         if self.tx.control.is_empty() {
             self.pongs_queued = 0;
             // Only a HELLO actually queued counts, not an empty queue before it.
@@ -785,6 +803,20 @@ impl Connection {
         // `capacity::EVENTS`): processing pauses at EVENT_SOFT_CAP.
         let pushed = self.events.push_back((ev, data));
         debug_assert!(pushed.is_ok(), "event queue sized for the worst case");
+    }
+
+    /// Queues a graceful CLOSE waiting for the data lanes to empty.
+    fn queue_pending_close(&mut self) {
+        if self.tx.queued_bytes() > 0 {
+            return;
+        }
+        if let Some((code, reason)) = self.pending_close.take() {
+            self.push_control(&Frame::Close {
+                code,
+                last_request_id: self.our_last_request,
+                reason: &reason,
+            });
+        }
     }
 
     /// Sends CANCEL for one of our requests, but never ahead of the REQUEST itself.
@@ -924,7 +956,10 @@ impl Connection {
     /// A graceful close completes when both CLOSEs crossed and nothing is in flight.
     fn check_drained(&mut self, now: Instant) {
         let _ = now;
-        if self.phase != Phase::Draining || !(self.close_sent && self.close_received) {
+        if self.phase != Phase::Draining
+            || !(self.close_sent && self.close_received)
+            || self.pending_close.is_some()
+        {
             return;
         }
         #[cfg(feature = "alloc")]
@@ -1251,11 +1286,15 @@ impl Connection {
 
     fn send_close(&mut self, now: Instant, code: ErrorCode, reason: &str, side: Side) {
         self.our_last_request = self.max_peer_req;
-        self.push_control(&Frame::Close {
-            code,
-            last_request_id: self.max_peer_req,
-            reason,
-        });
+        // The CLOSE follows the data already queued (control frames would overtake
+        // it); it is queued by `queue_pending_close` once the lanes are empty.
+        let mut r = heapless::String::new();
+        let mut end = reason.len().min(frame::MAX_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = r.push_str(&reason[..end]);
+        self.pending_close = Some((code, r));
         self.close_sent = true;
         if self.first_close.is_none() {
             self.first_close = Some((code, side));

@@ -140,11 +140,9 @@ pub(crate) trait FrameSource {
     fn next_control(&mut self, out: &mut [u8]) -> Option<usize>;
 }
 
-/// No streams (a build without `alloc`, or tests).
-#[cfg(any(not(feature = "alloc"), test))]
+/// No streams (a build without `alloc`, tests, or a fill that sends control only).
 pub(crate) struct NoStreams;
 
-#[cfg(any(not(feature = "alloc"), test))]
 impl FrameSource for NoStreams {
     fn next_frame(&mut self, _: &mut [u8], _: usize, _: u8) -> Option<usize> {
         None

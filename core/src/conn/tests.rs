@@ -1663,3 +1663,24 @@ fn stream_priorities_are_honoured_with_messages() {
     assert!(urgent_data < first_msg, "{order:?}");
     assert!(last_msg < low_data, "{order:?}");
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn graceful_close_sends_queued_data_first() {
+    let mut p = Pair::connected();
+    let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    p.client.send_message(&big, Priority::Normal).unwrap();
+    p.client.send_message(b"small", Priority::Low).unwrap();
+    p.client.close(p.now, ErrorCode::NO_ERROR, "done");
+    p.drive();
+    let s = p.take_server();
+    let payloads: Vec<&[u8]> = s
+        .iter()
+        .filter(|g| matches!(g.ev, Event::Message { .. }))
+        .map(|g| &g.payload[..])
+        .collect();
+    assert_eq!(payloads.len(), 2, "both messages arrive before the close");
+    assert!(payloads.contains(&&big[..]));
+    assert_eq!(closed(&s).unwrap().kind, CloseKind::Graceful);
+    assert!(p.client.is_closed() && p.server.is_closed());
+}

@@ -37,8 +37,8 @@ mod shared;
 mod sync;
 
 pub use handle::{
-    Handle, IncomingRequest, NextMessage, NextRequest, RequestFuture, SendFuture, Subscription,
-    WeftStream,
+    AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
+    NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
 };
 pub use hub::Hub;
 pub use shared::Driver;
