@@ -1,0 +1,107 @@
+//! TCP: connecting a client, and a server that accepts connections and routes
+//! publish/subscribe between them.
+
+use crate::{global_executor, DriverTask, Executor};
+use async_io::Async;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use weft_core::driver::{os_seed, Handle, Hub};
+use weft_core::router::RouterConfig;
+use weft_core::{Config, Role};
+
+/// Connects to a Weft server over TCP (with `TCP_NODELAY`) and runs the connection
+/// on the [`global_executor`]. Resolves once the TCP connection is made; the
+/// handshake goes on in the background (await [`Handle::connected`]), and requests
+/// may be issued right away.
+pub async fn connect(addr: impl Into<SocketAddr>, config: Config) -> io::Result<Handle> {
+    connect_on(addr, config, global_executor()).await
+}
+
+/// [`connect`], with the connection's task spawned on `executor`.
+pub async fn connect_on(
+    addr: impl Into<SocketAddr>,
+    config: Config,
+    executor: &Executor<'_>,
+) -> io::Result<Handle> {
+    let stream = Async::<TcpStream>::connect(addr.into()).await?;
+    stream.get_ref().set_nodelay(true)?;
+    Ok(crate::spawn(stream, Role::Client, config, executor))
+}
+
+/// A Weft server on a TCP listener. Every accepted connection is attached to the
+/// server's [`Hub`], which routes publish/subscribe between them, before its task
+/// starts.
+pub struct Server {
+    listener: Async<TcpListener>,
+    config: Config,
+    hub: Arc<Hub>,
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.listener.get_ref().local_addr().ok())
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Listens on `addr` (port 0 picks a free one); connections get `config` and
+    /// the default routing limits. Connection tasks run on the
+    /// [`global_executor`] unless [`with_executor`](Self::with_executor) says
+    /// otherwise.
+    pub fn bind(addr: impl Into<SocketAddr>, config: Config) -> io::Result<Server> {
+        Server::bind_with(addr, config, RouterConfig::default())
+    }
+
+    /// [`bind`](Self::bind) with the hub's routing limits.
+    pub fn bind_with(
+        addr: impl Into<SocketAddr>,
+        config: Config,
+        router: RouterConfig,
+    ) -> io::Result<Server> {
+        Ok(Server {
+            listener: Async::<TcpListener>::bind(addr.into())?,
+            config,
+            hub: Hub::new(router),
+            executor: None,
+        })
+    }
+
+    /// Runs the tasks of connections accepted from now on on `executor`.
+    pub fn with_executor(mut self, executor: Arc<Executor<'static>>) -> Server {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.get_ref().local_addr()
+    }
+
+    /// The hub routing publish/subscribe between this server's connections.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Accepts the next connection (with `TCP_NODELAY`), attaches it to the hub,
+    /// spawns its task, and returns the application's handle to it. Errors are the
+    /// listener's (a connection reset before it was accepted, too many open files):
+    /// the server itself stays usable.
+    pub async fn accept(&self) -> io::Result<Handle> {
+        let (stream, _peer) = self.listener.accept().await?;
+        stream.get_ref().set_nodelay(true)?;
+        let (mut driver, handle) =
+            weft_core::driver::connect(Role::Server, self.config.clone(), os_seed());
+        self.hub.attach(&mut driver);
+        let task = DriverTask::new(stream, driver);
+        match &self.executor {
+            Some(ex) => ex.spawn(task).detach(),
+            None => global_executor().spawn(task).detach(),
+        }
+        Ok(handle)
+    }
+}
