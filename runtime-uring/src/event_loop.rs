@@ -38,6 +38,9 @@ const SEND_BUF: usize = 128 * 1024;
 const RING_ENTRIES: u32 = 256;
 /// Back-off before accepting again after a resource error (`EMFILE` …).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How long a finished connection keeps reading (and discarding) after sending
+/// its end of stream, waiting for the peer's, before it closes the socket anyway.
+const LINGER: Duration = Duration::from_secs(2);
 /// How long a stopping loop waits for the kernel to finish cancelled operations
 /// before it gives up on them (their buffers are then leaked, never freed).
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(2);
@@ -246,6 +249,8 @@ struct Conn {
     eof: bool,
     /// Sending failed: output is discarded.
     broken: bool,
+    /// Finished: our direction is shut and input is discarded until then.
+    linger: Option<Instant>,
     /// The socket was shut down; the connection goes once its operations are done.
     shut: bool,
     deadline: Option<Instant>,
@@ -394,6 +399,7 @@ impl Loop {
                 send: None,
                 eof: false,
                 broken: false,
+                linger: None,
                 shut: false,
                 deadline: None,
                 dirty: false,
@@ -436,14 +442,36 @@ impl Loop {
         }
         offer_input(c);
         let finished = c.driver.is_finished();
-        if !finished && c.recv.is_none() && !c.eof && !c.shut && c.rlen == 0 {
+        let now = Instant::now();
+        // Finished and everything written: end our direction (FIN after the last
+        // bytes) and keep reading, discarding, until the peer's end of stream or
+        // the linger deadline, so that the peer reads our last bytes rather than a
+        // reset caused by unread input.
+        if finished && (c.send.is_none() || c.broken) && c.linger.is_none() {
+            if !c.eof && !c.broken {
+                let _ = c.sock.shutdown(Shutdown::Write);
+            }
+            c.linger = Some(now + LINGER);
+        }
+        if !c.shut && c.linger.is_some_and(|t| c.eof || c.broken || now >= t) {
+            // Close the socket, and retire the connection once the kernel is done
+            // with its buffers.
+            c.shut = true;
+            let _ = c.sock.shutdown(Shutdown::Both);
+            for op in [c.recv, c.send].into_iter().flatten() {
+                self.ring.cancel(op);
+            }
+        }
+        if c.recv.is_none() && !c.eof && !c.shut && c.rlen == 0 {
             if let Some(buf) = c.rbuf.take() {
                 c.recv = Some(self.ring.recv(fd, buf, 0, Tag::Conn(id)));
             }
         }
-        // The deadline.
-        let want = if finished {
+        // The deadline: the driver's, then the linger's.
+        let want = if c.shut {
             None
+        } else if finished {
+            c.linger
         } else {
             c.driver.poll_timeout()
         };
@@ -456,22 +484,11 @@ impl Loop {
             }
             c.deadline = want;
         }
-        // Finished and everything written (or unwritable): close the socket, and
-        // retire the connection once the kernel is done with its buffers.
-        if finished && (c.send.is_none() || c.broken) {
-            if !c.shut {
-                c.shut = true;
-                let _ = c.sock.shutdown(Shutdown::Both);
-                if let Some(op) = c.recv {
-                    self.ring.cancel(op);
-                }
-                if let Some(op) = c.send {
-                    self.ring.cancel(op);
-                }
+        if c.shut && c.recv.is_none() && c.send.is_none() {
+            if let Some(d) = c.deadline {
+                self.deadlines.remove(&(d, id));
             }
-            if c.recv.is_none() && c.send.is_none() {
-                self.conns.remove(&id);
-            }
+            self.conns.remove(&id);
         }
     }
 
@@ -728,14 +745,21 @@ impl Loop {
     }
 }
 
-/// Offers the bytes not taken yet to the driver.
+/// Offers the bytes not taken yet to the driver, until it took them all or is
+/// stalled: two offers in a row that take nothing (the first one lets it process
+/// and hand out what it holds, so only a second one shows that an application
+/// queue is full; the driver's waker is woken once there is room).
 fn offer_input(c: &mut Conn) {
-    if c.rlen == 0 {
+    let Some(buf) = c.rbuf.as_mut() else {
         return;
-    }
-    if let Some(buf) = c.rbuf.as_mut() {
+    };
+    let mut zeros = 0;
+    while c.rlen > 0 && zeros < 2 {
         let t = c.driver.handle_input(&buf[..c.rlen]);
-        if t > 0 {
+        if t == 0 {
+            zeros += 1;
+        } else {
+            zeros = 0;
             buf.copy_within(t..c.rlen, 0);
             c.rlen -= t;
         }

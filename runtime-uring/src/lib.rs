@@ -1,7 +1,7 @@
 //! Weft over Linux io_uring: a completion-based adapter for the shared driver of
 //! [`weft_core::driver`].
 //!
-//! All protocol logic and the async application API ([`Handle`]) live in
+//! All protocol logic and the async application API ([`Handle`](weft_core::driver::Handle)) live in
 //! `weft-core`; this crate only moves bytes, time and wake-ups, through io_uring:
 //!
 //! * one ring per event-loop thread ([`EventLoop`]); a loop hosts any number of

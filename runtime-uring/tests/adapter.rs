@@ -78,6 +78,33 @@ fn sixteen_mib_messages_both_ways() {
 }
 
 #[test]
+fn backpressure_holds_input_until_the_application_reads() {
+    // More messages than the server's application queue (1024) and its connection
+    // hold, none read until the client queued them all (600 kB: within the socket
+    // buffers and the client's send queue): the loop stops taking input, then
+    // resumes as the application drains, and every message arrives in order.
+    const N: usize = 6000;
+    watchdog(|| {
+        let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+        let client = Client::connect(server.local_addr(), Config::default()).unwrap();
+        let conn = server.accept().unwrap();
+        client.wait_connected().unwrap();
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                client.send(format!("{i:0100}").as_bytes()).unwrap();
+            }
+            client
+        });
+        let client = sender.join().unwrap();
+        for i in 0..N {
+            let m = block_on(conn.next_message()).expect("a message");
+            assert_eq!(&m[..], format!("{i:0100}").as_bytes());
+        }
+        assert_eq!(client.close().kind, CloseKind::Graceful);
+    });
+}
+
+#[test]
 fn peer_reset_mid_request_resolves() {
     watchdog(|| {
         // A raw socket plays the server: it reads a little of what the client
