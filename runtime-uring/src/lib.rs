@@ -46,6 +46,29 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Design choices
+//!
+//! * **Buffers.** Each connection has a 64 KiB receive buffer (the driver buffers
+//!   at most one record ahead, so more would only sit there) and a 128 KiB send
+//!   buffer (at least one maximal record of 65 543 bytes, and room to batch small
+//!   frames into one `Send`). Neither registered (fixed) buffers nor provided
+//!   buffer rings are used: a connection has at most one `Recv` and one `Send` in
+//!   flight, each into memory it already owns, and bytes the driver does not take
+//!   must stay with their connection until it does, which a shared buffer pool
+//!   would have to copy out anyway. Fixed buffers would save mapping the pages
+//!   for each operation; that gain is not measured yet, so the simpler owned
+//!   buffers stay until a benchmark shows otherwise.
+//! * **Accept** is single-shot and re-submitted after each connection (works on
+//!   every kernel with `IORING_OP_ACCEPT`; multishot would need 5.19).
+//! * **Close.** A finished connection sends its end of stream after its last
+//!   bytes, then reads and discards until the peer's end of stream (at most two
+//!   seconds) before closing, so the peer never sees a reset instead of our last
+//!   bytes. Stopping a loop cancels every operation and waits (at most two
+//!   seconds) for the kernel to hand the buffers back; buffers it never returns
+//!   are leaked, never freed.
+//! * **Wake-ups** use a Unix socket pair rather than an `eventfd` because the
+//!   crate creates no descriptor through `libc` (no `unsafe` outside the ring).
+//!
 //! # Unsafe code
 //!
 //! The crate denies `unsafe_code` everywhere but in its private `ring` module,
