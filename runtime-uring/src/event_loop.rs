@@ -1,0 +1,767 @@
+//! The event loop: one thread, one ring, any number of connections and listeners.
+//!
+//! Each connection owns a receive buffer and a send buffer (heap `Vec<u8>`s). While
+//! a `Recv` or `Send` is in flight its buffer is moved into the [`Ring`], which
+//! hands it back with the completion; the loop never touches a buffer the kernel
+//! may be using. Received bytes are offered to the driver; bytes it does not take
+//! stay at the front of the buffer, and no new `Recv` is submitted until it took
+//! them all (it wakes the loop when the application caught up). Bytes from
+//! `poll_transmit` fill the send buffer and go out in one `Send`, continued from
+//! the offset after a partial send. One `Timeout` operation stands for the
+//! earliest deadline of all connections and is replaced when that changes.
+//!
+//! Wake-ups from other threads (application commands, new connections, stop) go
+//! through a Unix socket pair: the loop keeps a `Recv` pending on one end, and a
+//! waker records the connection's id in a shared list and writes one byte to the
+//! other end (only when no byte is already on its way).
+
+use crate::ring::{Done, Kind, OpId, Ring};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Wake, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use weft_core::driver::{self, Driver, Handle, Hub};
+use weft_core::{Config, Role};
+
+/// Receive buffer per connection: the driver buffers at most one record ahead.
+const RECV_BUF: usize = 64 * 1024;
+/// Send buffer per connection: at least one maximal record (65 543 bytes) and then
+/// some, so that a burst of small frames goes out in one `Send`.
+const SEND_BUF: usize = 128 * 1024;
+/// Submission-queue entries (the completion queue has four times as many).
+const RING_ENTRIES: u32 = 256;
+/// Back-off before accepting again after a resource error (`EMFILE` …).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How long a finished connection keeps reading (and discarding) after sending
+/// its end of stream, waiting for the peer's, before it closes the socket anyway.
+const LINGER: Duration = Duration::from_secs(2);
+/// How long a stopping loop waits for the kernel to finish cancelled operations
+/// before it gives up on them (their buffers are then leaked, never freed).
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(2);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What an operation in the ring belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    Wake,
+    Timer,
+    Guard,
+    Conn(u64),
+    Listener(u64),
+}
+
+/// Called on the loop's thread with the handle of each accepted connection.
+pub(crate) type OnConnection = Box<dyn FnMut(Handle) + Send>;
+
+enum Command {
+    Add(TcpStream, Driver),
+    Listen(Box<Listener>),
+    /// Stop listening, and stop once every connection has finished.
+    StopWhenIdle,
+    /// Stop now: every connection is dropped.
+    StopNow,
+}
+
+/// What other threads share with the loop.
+struct Notify {
+    tx: UnixStream,
+    /// A byte is on its way (or the loop is awake and will look at the lists).
+    flagged: AtomicBool,
+    ready: Mutex<Vec<u64>>,
+    commands: Mutex<Vec<Command>>,
+}
+
+impl Notify {
+    fn kick(&self) {
+        if !self.flagged.swap(true, Ordering::SeqCst) {
+            // The socket is non-blocking: if it were full, a byte would be pending.
+            let _ = (&self.tx).write(&[1]);
+        }
+    }
+
+    fn command(&self, c: Command) {
+        lock(&self.commands).push(c);
+        self.kick();
+    }
+}
+
+/// The waker the loop registers with each connection's driver.
+struct ConnWake {
+    notify: Arc<Notify>,
+    id: u64,
+    queued: AtomicBool,
+}
+
+impl Wake for ConnWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::SeqCst) {
+            lock(&self.notify.ready).push(self.id);
+            self.notify.kick();
+        }
+    }
+}
+
+/// A thread running one io_uring event loop, hosting any number of connections.
+///
+/// [`connect`](Self::connect) adds client connections; [`Server`](crate::Server)
+/// runs its listener and accepted connections on a loop of its own. Dropping the
+/// loop lets it wind down: it stops listening and its thread exits by itself once
+/// every connection has finished (its handles dropped and the close completed, or
+/// the peer gone). [`shutdown`](Self::shutdown) stops at once instead.
+pub struct EventLoop {
+    notify: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl core::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EventLoop").finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    /// Sets up a ring and starts the loop's thread. Fails with an error for which
+    /// [`is_unavailable`](crate::is_unavailable) holds when the kernel offers no
+    /// io_uring.
+    pub fn new() -> io::Result<EventLoop> {
+        let ring = Ring::new(RING_ENTRIES)?;
+        let (tx, rx) = UnixStream::pair()?;
+        tx.set_nonblocking(true)?;
+        let notify = Arc::new(Notify {
+            tx,
+            flagged: AtomicBool::new(false),
+            ready: Mutex::new(Vec::new()),
+            commands: Mutex::new(Vec::new()),
+        });
+        let lp = Loop {
+            ring,
+            notify: notify.clone(),
+            wake_rx: rx,
+            wake_buf: Some(vec![0; 64]),
+            wake_op: None,
+            conns: HashMap::new(),
+            listeners: HashMap::new(),
+            next_id: 1,
+            deadlines: BTreeSet::new(),
+            timer: None,
+            dirty: Vec::new(),
+            stop_when_idle: false,
+            stop_now: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("weft-uring".into())
+            .spawn(move || lp.run())?;
+        Ok(EventLoop {
+            notify,
+            thread: Some(thread),
+        })
+    }
+
+    /// Connects to `addr` (a blocking TCP connect), and runs the client connection
+    /// on this loop. The handshake goes on in the background: await
+    /// [`Handle::connected`].
+    pub fn connect(&self, addr: impl ToSocketAddrs, config: Config) -> io::Result<Handle> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let (driver, handle) = driver::connect(Role::Client, config, driver::os_seed());
+        self.attach(stream, driver);
+        Ok(handle)
+    }
+
+    /// Runs a connection's driver over an already connected socket on this loop
+    /// (for either role; a server connection should be attached to its
+    /// [`Hub`] first).
+    pub fn attach(&self, stream: TcpStream, driver: Driver) {
+        self.notify.command(Command::Add(stream, driver));
+    }
+
+    /// Accepts connections on `listener`: each gets a server-role driver with
+    /// `config`, attached to `hub`, and its handle is passed to `on_connection` on
+    /// the loop's thread (which must not block).
+    pub(crate) fn listen(
+        &self,
+        listener: TcpListener,
+        config: Config,
+        hub: Arc<Hub>,
+        on_connection: OnConnection,
+    ) {
+        self.notify.command(Command::Listen(Box::new(Listener {
+            sock: listener,
+            config,
+            hub,
+            on_connection,
+            accept: None,
+            backoff: None,
+            closing: false,
+        })));
+    }
+
+    /// Stops now: stops listening, drops every connection (their handles see the
+    /// connection lost) and waits for the thread to end.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    pub(crate) fn stop_now(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.notify.command(Command::StopNow);
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if self.thread.take().is_some() {
+            self.notify.command(Command::StopWhenIdle);
+        }
+    }
+}
+
+struct Conn {
+    sock: TcpStream,
+    driver: Driver,
+    waker: Waker,
+    wake: Arc<ConnWake>,
+    /// At home when no `Recv` is in flight; `rbuf[..rlen]` was not taken yet.
+    rbuf: Option<Vec<u8>>,
+    rlen: usize,
+    recv: Option<OpId>,
+    /// At home when no `Send` is in flight; `sbuf[sent..slen]` is still to go.
+    sbuf: Option<Vec<u8>>,
+    sent: usize,
+    slen: usize,
+    send: Option<OpId>,
+    /// The peer's side ended (EOF or error).
+    eof: bool,
+    /// Sending failed: output is discarded.
+    broken: bool,
+    /// Finished: our direction is shut and input is discarded until then.
+    linger: Option<Instant>,
+    /// The socket was shut down; the connection goes once its operations are done.
+    shut: bool,
+    deadline: Option<Instant>,
+    dirty: bool,
+}
+
+struct Listener {
+    sock: TcpListener,
+    config: Config,
+    hub: Arc<Hub>,
+    on_connection: OnConnection,
+    accept: Option<OpId>,
+    backoff: Option<OpId>,
+    closing: bool,
+}
+
+struct Loop {
+    ring: Ring<Tag>,
+    notify: Arc<Notify>,
+    wake_rx: UnixStream,
+    wake_buf: Option<Vec<u8>>,
+    wake_op: Option<OpId>,
+    conns: HashMap<u64, Conn>,
+    listeners: HashMap<u64, Listener>,
+    next_id: u64,
+    deadlines: BTreeSet<(Instant, u64)>,
+    /// The armed `Timeout`, for which instant.
+    timer: Option<(OpId, Instant)>,
+    dirty: Vec<u64>,
+    stop_when_idle: bool,
+    stop_now: bool,
+}
+
+fn is_transient(errno: i32) -> bool {
+    matches!(errno, libc::EINTR | libc::EAGAIN)
+}
+
+impl Loop {
+    fn run(mut self) {
+        self.arm_wake();
+        let mut done = Vec::new();
+        loop {
+            self.take_commands();
+            if self.stop_now {
+                break;
+            }
+            self.take_ready();
+            self.fire_timers();
+            while let Some(id) = self.dirty.pop() {
+                self.service(id);
+            }
+            if self.stop_when_idle && self.conns.is_empty() && self.listeners.is_empty() {
+                break;
+            }
+            self.arm_timer();
+            let busy =
+                !lock(&self.notify.ready).is_empty() || !lock(&self.notify.commands).is_empty();
+            if let Err(e) = self.ring.submit_and_wait(usize::from(!busy)) {
+                // The ring itself failed: nothing can be driven any more.
+                eprintln!("weft-uring: io_uring wait failed, stopping the loop: {e}");
+                break;
+            }
+            self.ring.reap(&mut done);
+            for d in done.drain(..) {
+                self.complete(d);
+            }
+        }
+        self.teardown();
+    }
+
+    fn mark_dirty(&mut self, id: u64) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        if let Some(buf) = self.wake_buf.take() {
+            self.wake_op = Some(self.ring.recv(self.wake_rx.as_raw_fd(), buf, 0, Tag::Wake));
+        }
+    }
+
+    fn take_commands(&mut self) {
+        let cmds = std::mem::take(&mut *lock(&self.notify.commands));
+        for c in cmds {
+            match c {
+                Command::Add(sock, driver) => self.add_conn(sock, driver),
+                Command::Listen(mut l) => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    if self.stop_when_idle {
+                        l.closing = true;
+                    } else {
+                        l.accept = Some(self.ring.accept(l.sock.as_raw_fd(), Tag::Listener(id)));
+                    }
+                    self.listeners.insert(id, *l);
+                    self.reap_listener(id);
+                }
+                Command::StopWhenIdle => {
+                    self.stop_when_idle = true;
+                    let ids: Vec<u64> = self.listeners.keys().copied().collect();
+                    for id in ids {
+                        self.close_listener(id);
+                    }
+                }
+                Command::StopNow => self.stop_now = true,
+            }
+        }
+    }
+
+    fn take_ready(&mut self) {
+        let ids = std::mem::take(&mut *lock(&self.notify.ready));
+        for id in ids {
+            if let Some(c) = self.conns.get(&id) {
+                c.wake.queued.store(false, Ordering::SeqCst);
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    fn add_conn(&mut self, sock: TcpStream, driver: Driver) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let wake = Arc::new(ConnWake {
+            notify: self.notify.clone(),
+            id,
+            queued: AtomicBool::new(false),
+        });
+        let waker = Waker::from(wake.clone());
+        self.conns.insert(
+            id,
+            Conn {
+                sock,
+                driver,
+                waker,
+                wake,
+                rbuf: Some(vec![0; RECV_BUF]),
+                rlen: 0,
+                recv: None,
+                sbuf: Some(vec![0; SEND_BUF]),
+                sent: 0,
+                slen: 0,
+                send: None,
+                eof: false,
+                broken: false,
+                linger: None,
+                shut: false,
+                deadline: None,
+                dirty: false,
+            },
+        );
+        self.mark_dirty(id);
+    }
+
+    /// Moves bytes between the driver and the socket, submits what is due, and
+    /// retires the connection once it is finished.
+    fn service(&mut self, id: u64) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.dirty = false;
+        // Registered first: a command issued after the checks below wakes us again.
+        c.driver.register(&c.waker);
+        let fd = c.sock.as_raw_fd();
+        // Input, output, input: transmitting drains events, which can make room
+        // for input the driver could not take before.
+        offer_input(c);
+        if c.send.is_none() && !c.broken && !c.shut {
+            if let Some(mut buf) = c.sbuf.take() {
+                let mut n = 0;
+                while n < buf.len() {
+                    let k = c.driver.poll_transmit(&mut buf[n..]);
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                }
+                if n > 0 {
+                    c.sent = 0;
+                    c.slen = n;
+                    c.send = Some(self.ring.send(fd, buf, 0..n, Tag::Conn(id)));
+                } else {
+                    c.sbuf = Some(buf);
+                }
+            }
+        }
+        offer_input(c);
+        let finished = c.driver.is_finished();
+        let now = Instant::now();
+        // Finished and everything written: end our direction (FIN after the last
+        // bytes) and keep reading, discarding, until the peer's end of stream or
+        // the linger deadline, so that the peer reads our last bytes rather than a
+        // reset caused by unread input.
+        if finished && (c.send.is_none() || c.broken) && c.linger.is_none() {
+            if !c.eof && !c.broken {
+                let _ = c.sock.shutdown(Shutdown::Write);
+            }
+            c.linger = Some(now + LINGER);
+        }
+        if !c.shut && c.linger.is_some_and(|t| c.eof || c.broken || now >= t) {
+            // Close the socket, and retire the connection once the kernel is done
+            // with its buffers.
+            c.shut = true;
+            let _ = c.sock.shutdown(Shutdown::Both);
+            for op in [c.recv, c.send].into_iter().flatten() {
+                self.ring.cancel(op);
+            }
+        }
+        if c.recv.is_none() && !c.eof && !c.shut && c.rlen == 0 {
+            if let Some(buf) = c.rbuf.take() {
+                c.recv = Some(self.ring.recv(fd, buf, 0, Tag::Conn(id)));
+            }
+        }
+        // The deadline: the driver's, then the linger's.
+        let want = if c.shut {
+            None
+        } else if finished {
+            c.linger
+        } else {
+            c.driver.poll_timeout()
+        };
+        if want != c.deadline {
+            if let Some(old) = c.deadline {
+                self.deadlines.remove(&(old, id));
+            }
+            if let Some(new) = want {
+                self.deadlines.insert((new, id));
+            }
+            c.deadline = want;
+        }
+        if c.shut && c.recv.is_none() && c.send.is_none() {
+            if let Some(d) = c.deadline {
+                self.deadlines.remove(&(d, id));
+            }
+            self.conns.remove(&id);
+        }
+    }
+
+    fn complete(&mut self, d: Done<Tag>) {
+        match d.tag {
+            Tag::Wake => {
+                self.wake_op = None;
+                self.wake_buf = d.buf;
+                self.notify.flagged.store(false, Ordering::SeqCst);
+                if !self.stop_now {
+                    self.arm_wake();
+                }
+            }
+            Tag::Timer => {
+                if self.timer.is_some_and(|(op, _)| op == d.id) {
+                    self.timer = None;
+                }
+            }
+            Tag::Guard => {}
+            Tag::Conn(id) => self.complete_conn(id, d),
+            Tag::Listener(id) => self.complete_listener(id, d),
+        }
+    }
+
+    fn complete_conn(&mut self, id: u64, d: Done<Tag>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let fd = c.sock.as_raw_fd();
+        match d.kind {
+            Kind::Recv => {
+                c.recv = None;
+                c.rbuf = d.buf;
+                if d.result > 0 {
+                    c.rlen += usize::try_from(d.result).unwrap_or(0);
+                } else if d.result < 0 && is_transient(-d.result) {
+                    // Submitted again by `service`.
+                } else if !c.shut && !c.eof {
+                    // 0: end of stream; otherwise reset, aborted, cancelled …
+                    c.eof = true;
+                    c.driver.handle_eof();
+                }
+            }
+            Kind::Send => {
+                c.send = None;
+                let Some(buf) = d.buf else {
+                    return;
+                };
+                let more = d.result > 0 || is_transient(-d.result);
+                if more && !c.shut {
+                    c.sent += usize::try_from(d.result.max(0)).unwrap_or(0);
+                    if c.sent < c.slen {
+                        // A partial send: continue from the offset.
+                        c.send = Some(self.ring.send(fd, buf, c.sent..c.slen, Tag::Conn(id)));
+                    } else {
+                        c.sbuf = Some(buf);
+                    }
+                } else {
+                    c.sbuf = Some(buf);
+                    if !c.shut {
+                        c.broken = true;
+                        if !c.eof {
+                            c.eof = true;
+                            c.driver.handle_eof();
+                        }
+                    }
+                }
+            }
+            Kind::Accept | Kind::Timeout => {}
+        }
+        self.mark_dirty(id);
+    }
+
+    fn complete_listener(&mut self, id: u64, d: Done<Tag>) {
+        let Some(l) = self.listeners.get_mut(&id) else {
+            return;
+        };
+        match d.kind {
+            Kind::Accept => {
+                l.accept = None;
+                if let Some(fd) = d.fd {
+                    if !l.closing {
+                        let sock = TcpStream::from(fd);
+                        let _ = sock.set_nodelay(true);
+                        let (mut driver, handle) =
+                            driver::connect(Role::Server, l.config.clone(), driver::os_seed());
+                        l.hub.attach(&mut driver);
+                        (l.on_connection)(handle);
+                        self.add_conn(sock, driver);
+                    }
+                }
+                let Some(l) = self.listeners.get_mut(&id) else {
+                    return;
+                };
+                if !l.closing {
+                    let errno = -d.result;
+                    if d.result >= 0 || is_transient(errno) || errno == libc::ECONNABORTED {
+                        l.accept = Some(self.ring.accept(l.sock.as_raw_fd(), Tag::Listener(id)));
+                    } else {
+                        l.backoff = Some(self.ring.timeout(ACCEPT_BACKOFF, Tag::Listener(id)));
+                    }
+                }
+            }
+            Kind::Timeout => {
+                l.backoff = None;
+                if !l.closing {
+                    l.accept = Some(self.ring.accept(l.sock.as_raw_fd(), Tag::Listener(id)));
+                }
+            }
+            Kind::Recv | Kind::Send => {}
+        }
+        self.reap_listener(id);
+    }
+
+    fn close_listener(&mut self, id: u64) {
+        if let Some(l) = self.listeners.get_mut(&id) {
+            l.closing = true;
+            if let Some(op) = l.accept {
+                self.ring.cancel(op);
+            }
+            if let Some(op) = l.backoff {
+                self.ring.remove_timeout(op);
+            }
+        }
+        self.reap_listener(id);
+    }
+
+    /// Drops a closing listener once none of its operations is in flight.
+    fn reap_listener(&mut self, id: u64) {
+        if self
+            .listeners
+            .get(&id)
+            .is_some_and(|l| l.closing && l.accept.is_none() && l.backoff.is_none())
+        {
+            self.listeners.remove(&id);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(Instant, u64)> = self
+            .deadlines
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .copied()
+            .collect();
+        for (t, id) in due {
+            self.deadlines.remove(&(t, id));
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.deadline = None;
+                c.driver.handle_timeout();
+            }
+            self.mark_dirty(id);
+        }
+    }
+
+    /// Keeps one `Timeout` armed for the earliest deadline.
+    fn arm_timer(&mut self) {
+        let want = self.deadlines.first().map(|(t, _)| *t);
+        if let (Some((_, armed)), Some(w)) = (self.timer, want) {
+            if armed == w {
+                return;
+            }
+        }
+        if let Some((op, _)) = self.timer.take() {
+            self.ring.remove_timeout(op);
+        }
+        if let Some(w) = want {
+            let now = Instant::now();
+            // A deadline already past (the driver kept it after `handle_timeout`)
+            // is retried a millisecond later rather than in a busy loop.
+            let after = if w > now {
+                w - now
+            } else {
+                Duration::from_millis(1)
+            };
+            self.timer = Some((self.ring.timeout(after, Tag::Timer), w));
+        }
+    }
+
+    /// Cancels every operation, waits (bounded) for the kernel to hand back the
+    /// buffers, then drops the connections: their handles see the connection end.
+    fn teardown(&mut self) {
+        for c in self.conns.values_mut() {
+            if !c.shut {
+                c.shut = true;
+                let _ = c.sock.shutdown(Shutdown::Both);
+            }
+            for op in [c.recv, c.send].into_iter().flatten() {
+                self.ring.cancel(op);
+            }
+        }
+        let ids: Vec<u64> = self.listeners.keys().copied().collect();
+        for id in ids {
+            self.close_listener(id);
+        }
+        if let Some(op) = self.wake_op {
+            self.ring.cancel(op);
+        }
+        if let Some((op, _)) = self.timer.take() {
+            self.ring.remove_timeout(op);
+        }
+        self.stop_now = true;
+        let guard = self.ring.timeout(TEARDOWN_LIMIT, Tag::Guard);
+        let mut done = Vec::new();
+        'wait: while self.ring.in_flight() > 1 {
+            if self.ring.submit_and_wait(1).is_err() {
+                break;
+            }
+            self.ring.reap(&mut done);
+            for d in done.drain(..) {
+                if d.tag == Tag::Guard {
+                    break 'wait;
+                }
+                match d.tag {
+                    Tag::Conn(id) => {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            match d.kind {
+                                Kind::Recv => c.recv = None,
+                                Kind::Send => c.send = None,
+                                Kind::Accept | Kind::Timeout => {}
+                            }
+                        }
+                    }
+                    Tag::Listener(id) => {
+                        if let Some(l) = self.listeners.get_mut(&id) {
+                            match d.kind {
+                                Kind::Accept => l.accept = None,
+                                Kind::Timeout => l.backoff = None,
+                                Kind::Recv | Kind::Send => {}
+                            }
+                        }
+                    }
+                    Tag::Wake | Tag::Timer | Tag::Guard => {}
+                }
+            }
+        }
+        self.ring.remove_timeout(guard);
+        let _ = self.ring.submit_and_wait(0);
+        // Sockets whose operations did not come back stay open (leaked with the
+        // buffers) so their descriptor numbers are never reused under them.
+        for (_, c) in self.conns.drain() {
+            if c.recv.is_some() || c.send.is_some() {
+                std::mem::forget(c.sock);
+                drop(c.driver);
+            }
+        }
+        for (_, l) in self.listeners.drain() {
+            if l.accept.is_some() {
+                std::mem::forget(l.sock);
+            }
+        }
+        // Everything left was dropped above: connections are gone for their handles.
+    }
+}
+
+/// Offers the bytes not taken yet to the driver, until it took them all or is
+/// stalled: two offers in a row that take nothing (the first one lets it process
+/// and hand out what it holds, so only a second one shows that an application
+/// queue is full; the driver's waker is woken once there is room).
+fn offer_input(c: &mut Conn) {
+    let Some(buf) = c.rbuf.as_mut() else {
+        return;
+    };
+    let mut zeros = 0;
+    while c.rlen > 0 && zeros < 2 {
+        let t = c.driver.handle_input(&buf[..c.rlen]);
+        if t == 0 {
+            zeros += 1;
+        } else {
+            zeros = 0;
+            buf.copy_within(t..c.rlen, 0);
+            c.rlen -= t;
+        }
+    }
+}
