@@ -331,19 +331,29 @@ impl core::fmt::Debug for Driver {
 }
 
 impl Driver {
-    /// Takes bytes read from the transport; returns how many were taken (the rest
-    /// must be offered again once the application has caught up: the driver's
-    /// waker is woken then).
+    /// Takes bytes read from the transport; returns how many were taken. Fewer than
+    /// offered means the application's queues are full: keep the rest, stop
+    /// reading, and offer it again when the driver's waker is woken (the
+    /// application's next read does that).
     pub fn handle_input(&mut self, data: &[u8]) -> usize {
-        let n = {
+        let taken = {
             let mut st = lock(&self.shared);
             let now = st.now();
-            let n = st.conn.handle_input(now, data);
-            st.drain_events();
-            n
+            let mut taken = 0;
+            let mut idle = 0;
+            // Processing what the connection holds can make room for more input;
+            // retry until everything is taken or two offers in a row take nothing,
+            // which means an application queue is full (its reader wakes us).
+            while taken < data.len() && idle < 2 {
+                let n = st.conn.handle_input(now, &data[taken..]);
+                st.drain_events();
+                taken += n;
+                idle = if n == 0 { idle + 1 } else { 0 };
+            }
+            taken
         };
         self.flush_hub();
-        n
+        taken
     }
 
     /// The transport ended.
@@ -395,7 +405,8 @@ impl Driver {
     }
 
     /// Registers the waker to wake when an application command queued work, a
-    /// queue drained, or the last handle was dropped.
+    /// queue drained, or the last handle was dropped. A wake consumes the
+    /// registration: register again on every pass of the I/O loop.
     pub fn register(&self, waker: &Waker) {
         let mut st = lock(&self.shared);
         match &st.driver_waker {
