@@ -969,6 +969,18 @@ impl Streams {
         Some(increment)
     }
 
+    /// True if `poll_frame` could have anything at all to send: lets a scheduler skip
+    /// the stream component cheaply when no stream is busy.
+    pub fn has_pending(&self) -> bool {
+        !self.ctl_queue.is_empty()
+            || !self.refused.is_empty()
+            || !self.open_queue.is_empty()
+            || self.send_queue.iter().any(|q| !q.is_empty())
+            // A connection window update may be due (the condition of `conn_update`).
+            || (self.conn_read + self.conn_window).saturating_sub(self.conn_recv_max)
+                >= (self.conn_window / 2).max(1)
+    }
+
     /// Only the control frames (window updates and resets), which never wait for
     /// credit: the connection sends these ahead of all data, at any priority.
     pub fn poll_control_frame(&mut self, now_micros: u64) -> Option<StreamFrame> {

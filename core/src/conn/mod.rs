@@ -667,8 +667,10 @@ impl Connection {
             Phase::Failing | Phase::Closed => false,
         };
         self.queue_pending_close();
+        // Streams with nothing to send are skipped outright: the scheduler would
+        // otherwise ask them at every level for every frame.
         #[cfg(feature = "alloc")]
-        let mut streams = StreamSource(self.streams.as_mut(), now);
+        let mut streams = StreamSource(self.streams.as_mut().filter(|s| s.has_pending()), now);
         #[cfg(not(feature = "alloc"))]
         let mut streams = send::NoStreams;
         pos += self.tx.fill(
