@@ -343,3 +343,35 @@ fn server_stop_ends_accept() {
     // never served; the handshake ends rather than hangs.
     server.shutdown();
 }
+
+#[test]
+fn input_resumes_when_the_application_catches_up() {
+    const N: usize = 20_000;
+    let pad = [b'.'; 200];
+    let server = Server::bind("127.0.0.1:0", Config::default()).expect("bind");
+    let client = Client::connect(server.local_addr(), Config::default()).expect("connect");
+    let h = server.accept().expect("accept");
+    let (half, half_sent) = mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            if i == N / 2 {
+                half.send(()).expect("signal");
+            }
+            let m = [format!("message {i}").as_bytes(), &pad].concat();
+            client.send(&m).expect("send");
+        }
+        client
+    });
+    // Half the messages (2 MB) are more than the server's application queue and the
+    // connection's buffers hold: its driver stops taking input until this thread
+    // reads, then wakes the loop.
+    half_sent.recv_timeout(BOUND).expect("half sent");
+    for i in 0..N {
+        let m = block_on_timeout(h.next_message(), BOUND)
+            .expect("in time")
+            .expect("a message");
+        assert_eq!(m, [format!("message {i}").as_bytes(), &pad].concat());
+    }
+    let client = sender.join().expect("sender");
+    assert_eq!(client.close().kind, CloseKind::Graceful);
+}
