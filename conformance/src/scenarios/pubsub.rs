@@ -16,7 +16,7 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             id: "pubsub/wildcard-star",
             spec: "§10.1",
             requirement: "`*` matches exactly one token at any position.",
-            expected: "Filter a.*.c gets a.b.c and a.x.c, not a.c nor a.b.b.c (a matching sentinel proves the rest were not delivered).",
+            expected: "Filter a.*.c gets a.b.c and a.x.c, not a.c nor a.b.b.c (read up to a matching sentinel).",
             run: star,
         },
         Scenario {
@@ -30,7 +30,7 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             id: "pubsub/gt-not-zero-tokens",
             spec: "§10.1",
             requirement: "`>` does not match zero tokens.",
-            expected: "Filter a.> does not get `a`; the sentinel a.end is the first delivery.",
+            expected: "Filter a.> does not get `a`; only the sentinel a.end is delivered.",
             run: gt_zero,
         },
         Scenario {
