@@ -12,6 +12,7 @@ pub mod app;
 pub mod report;
 pub mod runtimes;
 pub mod scenarios;
+pub mod testing;
 
 pub use report::{Outcome, Report};
 
