@@ -102,6 +102,10 @@ pub struct Config {
     pub max_empty_frames_per_interval: u32,
     /// Credit (messages) each subscription is given, and re-granted as it is consumed.
     pub subscription_credit: u32,
+    /// Re-grant subscription credit when a delivery's event is polled (the default).
+    /// Off, the application calls `Connection::delivery_consumed` itself, e.g. when a
+    /// driver queues deliveries for a reader that takes them later.
+    pub auto_subscription_credit: bool,
     /// Bytes an application may buffer for sending on one stream.
     pub max_stream_send_buffer: usize,
     /// Bytes buffered for sending across all streams of the connection.
@@ -134,6 +138,7 @@ impl Default for Config {
             reset_interval: Duration::from_secs(1),
             max_empty_frames_per_interval: 1_000,
             subscription_credit: 256,
+            auto_subscription_credit: true,
             max_stream_send_buffer: 256 << 10,
             max_stream_total_send_buffer: 512 << 10,
             max_stream_window: 1 << 20,

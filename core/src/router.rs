@@ -194,6 +194,17 @@ pub enum RouterAction {
     /// Room appeared in a [`OverflowPolicy::Wait`] queue that refused a
     /// publish: publishers that got [`RouterError::Blocked`] may retry.
     Unblocked,
+    /// A subscription's overflow policy dropped messages: tell the subscriber
+    /// (SUB_DROPPED). At most one is queued per subscription; `total` is the
+    /// running count when the action is polled.
+    Dropped {
+        /// The subscriber's connection.
+        conn: ConnKey,
+        /// Its subscription.
+        sub_id: SubId,
+        /// Messages dropped for it so far.
+        total: u64,
+    },
 }
 
 /// Counters and state of one subscription, from [`Router::sub_stats`].
@@ -231,6 +242,8 @@ struct Sub {
     queued_bytes: usize,
     delivered: u64,
     dropped: u64,
+    /// A `Dropped` action for it is queued (at most one at a time).
+    drop_pending: bool,
 }
 
 impl Sub {
@@ -263,6 +276,18 @@ impl Sub {
             queued_bytes: self.queued_bytes,
             credit: self.credit,
         }
+    }
+}
+
+/// Queues one `Dropped` report for a subscription that just dropped a message.
+fn note_drop(sub: &mut Sub, actions: &mut VecDeque<RouterAction>, conn: ConnKey, sub_id: SubId) {
+    if !sub.drop_pending {
+        sub.drop_pending = true;
+        actions.push_back(RouterAction::Dropped {
+            conn,
+            sub_id,
+            total: 0,
+        });
     }
 }
 
@@ -530,6 +555,7 @@ impl Router {
                 queued_bytes: 0,
                 delivered: 0,
                 dropped: 0,
+                drop_pending: false,
             },
         );
         self.sub_count += 1;
@@ -552,6 +578,11 @@ impl Router {
             .ok_or(RouterError::UnknownSubscription)?;
         c.ready.remove(&sub_id);
         let conn_now_empty = c.subs.is_empty();
+        if sub.drop_pending {
+            self.actions.retain(|a| {
+                !matches!(a, RouterAction::Dropped { conn: k, sub_id: s, .. } if *k == conn && *s == sub_id)
+            });
+        }
         self.detach(conn, sub_id, &sub);
         if conn_now_empty {
             // Forget the connection entirely so per-connection state does
@@ -678,21 +709,39 @@ impl Router {
 
     /// Returns the next action for the runtime, oldest first.
     pub fn poll_action(&mut self) -> Option<RouterAction> {
-        let action = self.actions.pop_front()?;
-        match action {
-            RouterAction::Ready { conn } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.ready_pending = false;
+        loop {
+            let action = self.actions.pop_front()?;
+            match action {
+                RouterAction::Ready { conn } => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.ready_pending = false;
+                    }
+                }
+                RouterAction::Disconnect { conn, .. } => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.disconnect_pending = false;
+                    }
+                }
+                RouterAction::Unblocked => self.unblocked_pending = false,
+                RouterAction::Dropped { conn, sub_id, .. } => {
+                    // A subscription removed meanwhile has nobody to tell.
+                    let Some(sub) = self
+                        .conns
+                        .get_mut(&conn)
+                        .and_then(|c| c.subs.get_mut(&sub_id))
+                    else {
+                        continue;
+                    };
+                    sub.drop_pending = false;
+                    return Some(RouterAction::Dropped {
+                        conn,
+                        sub_id,
+                        total: sub.dropped,
+                    });
                 }
             }
-            RouterAction::Disconnect { conn, .. } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.disconnect_pending = false;
-                }
-            }
-            RouterAction::Unblocked => self.unblocked_pending = false,
+            return Some(action);
         }
-        Some(action)
     }
 
     /// Counters of subscription `sub_id` of `conn`, if it exists.
@@ -760,11 +809,11 @@ impl Router {
     fn forget_conn_actions(&mut self, conn: ConnKey, c: &Conn) {
         // The flags say whether there is anything to find, which keeps the
         // common removal O(1) instead of scanning the queue.
-        if c.ready_pending || c.disconnect_pending {
+        if c.ready_pending || c.disconnect_pending || c.subs.values().any(|s| s.drop_pending) {
             self.actions.retain(|a| match a {
-                RouterAction::Ready { conn: k } | RouterAction::Disconnect { conn: k, .. } => {
-                    *k != conn
-                }
+                RouterAction::Ready { conn: k }
+                | RouterAction::Disconnect { conn: k, .. }
+                | RouterAction::Dropped { conn: k, .. } => *k != conn,
                 RouterAction::Unblocked => true,
             });
         }
@@ -878,6 +927,7 @@ impl Router {
             outcome.matched = outcome.matched.saturating_add(1);
             if never_fits(len, &config) {
                 sub.dropped += 1;
+                note_drop(sub, &mut self.actions, conn_key, sub_id);
                 outcome.dropped = outcome.dropped.saturating_add(1);
                 continue;
             }
@@ -887,11 +937,13 @@ impl Router {
                     // that invariant as a drop rather than exceed the bound.
                     OverflowPolicy::DropNewest | OverflowPolicy::Wait => {
                         sub.dropped += 1;
+                        note_drop(sub, &mut self.actions, conn_key, sub_id);
                         outcome.dropped = outcome.dropped.saturating_add(1);
                         continue;
                     }
                     OverflowPolicy::Disconnect => {
                         sub.dropped += 1;
+                        note_drop(sub, &mut self.actions, conn_key, sub_id);
                         outcome.dropped = outcome.dropped.saturating_add(1);
                         if !conn.disconnect_requested {
                             conn.disconnect_requested = true;
@@ -912,6 +964,7 @@ impl Router {
                             };
                             sub.queued_bytes -= old.payload.len();
                             sub.dropped += 1;
+                            note_drop(sub, &mut self.actions, conn_key, sub_id);
                             outcome.dropped = outcome.dropped.saturating_add(1);
                         }
                     }
@@ -1365,10 +1418,21 @@ mod tests {
         for _ in 0..10 {
             r.publish("t", msg("3")).unwrap();
         }
+        let actions = drain_actions(&mut r);
+        let disconnects: Vec<_> = actions
+            .iter()
+            .filter(|a| matches!(a, RouterAction::Disconnect { .. }))
+            .collect();
         assert_eq!(
-            drain_actions(&mut r),
-            vec![RouterAction::Disconnect { conn: 5, sub_id: 1 }]
+            disconnects,
+            vec![&RouterAction::Disconnect { conn: 5, sub_id: 1 }]
         );
+        // Each subscription's drops are reported once, with the running total.
+        assert!(actions.contains(&RouterAction::Dropped {
+            conn: 5,
+            sub_id: 1,
+            total: 11
+        }));
         assert_eq!(r.sub_stats(5, 1).unwrap().dropped, 11);
         assert_eq!(r.remove_connection(5), 2);
         assert!(r.is_empty());
@@ -1741,7 +1805,9 @@ mod tests {
         collect_all(&r.root, &mut trie);
         subs == r.sub_count
             && trie.len() == subs
-            && r.actions.len() <= 2 * r.conns.len() + 1
+            // Ready and Disconnect once per connection, Dropped once per
+            // subscription, Unblocked once.
+            && r.actions.len() <= 2 * r.conns.len() + subs + 1
             && unblocked == usize::from(r.unblocked_pending)
             && r.waiting.iter().all(|k| r.sub(k).is_some())
             && r.groups.len() == members.len()

@@ -81,7 +81,9 @@ impl Connection {
         if our_scheme != 0 && scheme == 0 {
             return Err((ErrorCode::AUTH_REQUIRED, "authentication required"));
         }
-        if scheme != our_scheme {
+        // A server without keys answers scheme 0 whatever the client offered; a
+        // client that requires authentication then refuses it (AUTH_REQUIRED).
+        if our_scheme != 0 && scheme != our_scheme {
             return Err((ErrorCode::AUTH_FAILED, "authentication failed"));
         }
         self.peer_key_id = heapless::Vec::from_slice(key_id).unwrap_or_default();

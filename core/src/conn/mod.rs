@@ -104,8 +104,6 @@ struct OutRequest {
 /// A client subscription.
 #[derive(Debug)]
 struct ClientSub {
-    /// Where the SUBSCRIBE sits in the transmit queues.
-    mark: SendMark,
     /// Deliveries the server may still send.
     credit: u32,
     /// Deliveries consumed since the last grant.
@@ -252,10 +250,9 @@ pub struct Connection {
     max_peer_sub: u64,
     server_subs: Map<ServerSub>,
     dropped_reported: Map<u64>,
-    /// CANCELs and UNSUBSCRIBEs waiting for their REQUEST or SUBSCRIBE to leave,
-    /// so they never overtake it (control frames go first).
+    /// CANCELs waiting for their REQUEST to leave, so they never overtake it
+    /// (control frames go first).
     deferred_cancels: Map<SendMark>,
-    deferred_unsubs: Map<SendMark>,
     // Streams.
     #[cfg(feature = "alloc")]
     streams: Option<crate::stream::Streams>,
@@ -369,7 +366,6 @@ impl Connection {
             server_subs: Map::new(),
             dropped_reported: Map::new(),
             deferred_cancels: Map::new(),
-            deferred_unsubs: Map::new(),
             #[cfg(feature = "alloc")]
             streams: None,
             #[cfg(feature = "alloc")]
@@ -603,7 +599,9 @@ impl Connection {
         }
         let (ev, bytes) = self.events.pop_front()?;
         if let Event::Delivery { sub_id, .. } = ev {
-            self.consumed_delivery(sub_id);
+            if self.config.auto_subscription_credit {
+                self.delivery_consumed(sub_id);
+            }
         }
         if let (Some(b), Some(id)) = (bytes, ev.data_id()) {
             self.current = Some((id, b));
@@ -611,9 +609,12 @@ impl Connection {
         Some(ev)
     }
 
-    /// Credit returns as the application consumes deliveries, not as they arrive,
-    /// so a subscriber that stops polling stops the server instead of being buried.
-    fn consumed_delivery(&mut self, sub_id: u64) {
+    /// Tells the connection the application consumed one delivery of `sub_id`, so
+    /// credit can return to the server. Called by `poll_event` unless
+    /// `Config::auto_subscription_credit` is off. Credit returns as deliveries are
+    /// consumed, not as they arrive, so a subscriber that stops reading holds the
+    /// server back instead of being buried.
+    pub fn delivery_consumed(&mut self, sub_id: u64) {
         let Some(s) = self.client_subs.get_mut(sub_id) else {
             return;
         };
@@ -831,7 +832,7 @@ impl Connection {
         }
     }
 
-    /// Queues the CANCELs and UNSUBSCRIBEs whose frames have now left.
+    /// Queues the CANCELs whose REQUEST has now left.
     fn release_deferred(&mut self) {
         if !self.deferred_cancels.is_empty() {
             for id in self.deferred_cancels.keys_above(0) {
@@ -839,16 +840,6 @@ impl Connection {
                     if self.tx.is_sent(m) {
                         self.deferred_cancels.remove(id);
                         self.push_control(&Frame::Cancel { id });
-                    }
-                }
-            }
-        }
-        if !self.deferred_unsubs.is_empty() {
-            for sub_id in self.deferred_unsubs.keys_above(0) {
-                if let Some(&m) = self.deferred_unsubs.get(sub_id) {
-                    if self.tx.is_sent(m) {
-                        self.deferred_unsubs.remove(sub_id);
-                        self.push_control(&Frame::Unsubscribe { sub_id });
                     }
                 }
             }
@@ -1177,12 +1168,11 @@ impl Connection {
             filter: filter.as_bytes(),
             group: group.unwrap_or("").as_bytes(),
         };
-        let mark = self.queue_data(Priority::Urgent, &f)?;
+        self.queue_data(Priority::Urgent, &f)?;
         self.next_sub_id += 1;
         let _ = self.client_subs.insert(
             id,
             ClientSub {
-                mark,
                 credit: window,
                 consumed: 0,
                 window,
@@ -1196,12 +1186,14 @@ impl Connection {
         if matches!(self.phase, Phase::Failing | Phase::Closed) {
             return Err(Error::Closed);
         }
-        let sub = self.client_subs.remove(sub_id).ok_or(Error::UnknownId)?;
-        if self.tx.is_sent(sub.mark) {
-            self.push_control(&Frame::Unsubscribe { sub_id });
-        } else {
-            let _ = self.deferred_unsubs.insert(sub_id, sub.mark);
-        }
+        self.client_subs.remove(sub_id).ok_or(Error::UnknownId)?;
+        // Same lane as SUBSCRIBE, so it can neither overtake its SUBSCRIBE nor be
+        // overtaken by a later one (the server's subscription count stays exact).
+        // Tiny and bounded by the subscriptions: not held to the send budget.
+        let (_, max_frame) = self.peer_limits();
+        let _ = self
+            .tx
+            .push_data(Priority::Urgent, &Frame::Unsubscribe { sub_id }, max_frame);
         Ok(())
     }
 

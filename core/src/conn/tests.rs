@@ -401,7 +401,7 @@ fn missing_auth_is_its_own_code() {
     p.drive();
     assert_eq!(
         closed(&p.take_client()).unwrap().code,
-        ErrorCode::AUTH_FAILED
+        ErrorCode::AUTH_REQUIRED
     );
 }
 

@@ -515,6 +515,7 @@ impl Subscription {
             return Poll::Ready(None);
         };
         if let Some(d) = q.queue.pop_front() {
+            st.conn.delivery_consumed(self.sub_id);
             st.wake_driver();
             return Poll::Ready(Some(d));
         }

@@ -4,10 +4,8 @@
 use super::shared::{lock, HubEvent, Shared};
 use super::sync::{Arc, Mutex};
 use super::Driver;
-use crate::config::Priority;
 use crate::error::ErrorCode;
 use crate::router::{Router, RouterAction, RouterConfig, RouterError};
-use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::vec::Vec;
 
@@ -29,13 +27,6 @@ impl core::fmt::Debug for Hub {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Hub").finish_non_exhaustive()
     }
-}
-
-/// What to do to a connection once the hub's lock is released.
-enum Work {
-    Deliver(u64, Bytes, Bytes),
-    Close(ErrorCode, &'static str),
-    Unstall,
 }
 
 impl Hub {
@@ -72,101 +63,109 @@ impl Hub {
         h.router.remove_connection(key);
     }
 
-    /// Applies a connection's pub/sub events; returns those that must wait (a
-    /// publish blocked by a subscriber with the wait policy, and what followed it).
-    pub(crate) fn on_events(&self, key: u64, events: Vec<HubEvent>) -> Vec<HubEvent> {
-        let mut rest = Vec::new();
-        let mut work: Vec<(Shared, Work)> = Vec::new();
-        {
-            let mut h = lock(&self.inner);
-            let mut it = events.into_iter();
-            while let Some(e) = it.next() {
-                match e {
-                    HubEvent::Subscribe {
-                        sub_id,
-                        filter,
-                        group,
-                        policy,
-                        credit,
-                    } => {
-                        let filter = core::str::from_utf8(&filter).unwrap_or("");
-                        let group = core::str::from_utf8(&group).ok().filter(|g| !g.is_empty());
-                        if let Err(RouterError::TooManySubscriptions) = h
-                            .router
-                            .subscribe(key, sub_id, filter, group, policy, credit)
-                        {
-                            if let Some(c) = h.conns.get(&key) {
-                                work.push((
-                                    c.clone(),
-                                    Work::Close(
-                                        ErrorCode::SUBSCRIPTION_LIMIT,
-                                        "server subscription limit",
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                    HubEvent::Unsubscribe { sub_id } => {
-                        let _ = h.router.unsubscribe(key, sub_id);
-                    }
-                    HubEvent::Credit { sub_id, increment } => {
-                        let _ = h.router.add_credit(key, sub_id, increment);
-                    }
-                    HubEvent::Publish { topic, payload } => {
-                        let t = core::str::from_utf8(&topic).unwrap_or("");
-                        if let Err(RouterError::Blocked) = h.router.publish(t, payload.clone()) {
-                            h.stalled.insert(key);
-                            rest.push(HubEvent::Publish { topic, payload });
-                            rest.extend(it.by_ref());
+    /// Applies a connection's pub/sub events. Everything happens under the hub's
+    /// lock, taking each connection's lock briefly inside it: a driver never holds
+    /// its connection's lock while asking for the hub's, so this order cannot
+    /// deadlock, and deliveries reach each subscriber in the router's order. A
+    /// publish blocked by a wait-policy subscriber puts the rest back on the
+    /// publisher's connection and stalls it until `Unblocked`.
+    pub(crate) fn on_events(&self, key: u64, events: Vec<HubEvent>) {
+        let mut h = lock(&self.inner);
+        let mut it = events.into_iter();
+        while let Some(e) = it.next() {
+            match e {
+                HubEvent::Subscribe {
+                    sub_id,
+                    filter,
+                    group,
+                    policy,
+                    credit,
+                } => {
+                    let filter = core::str::from_utf8(&filter).unwrap_or("");
+                    let group = core::str::from_utf8(&group).ok().filter(|g| !g.is_empty());
+                    if let Err(RouterError::TooManySubscriptions) = h
+                        .router
+                        .subscribe(key, sub_id, filter, group, policy, credit)
+                    {
+                        if let Some(c) = h.conns.get(&key) {
+                            close(
+                                c,
+                                ErrorCode::SUBSCRIPTION_LIMIT,
+                                "server subscription limit",
+                            );
                         }
                     }
                 }
+                HubEvent::Unsubscribe { sub_id } => {
+                    let _ = h.router.unsubscribe(key, sub_id);
+                }
+                HubEvent::Credit { sub_id, increment } => {
+                    let _ = h.router.add_credit(key, sub_id, increment);
+                }
+                HubEvent::Publish { topic, payload } => {
+                    let t = core::str::from_utf8(&topic).unwrap_or("");
+                    if let Err(RouterError::Blocked) = h.router.publish(t, payload.clone()) {
+                        h.stalled.insert(key);
+                        if let Some(c) = h.conns.get(&key) {
+                            let mut st = lock(c);
+                            let rest: Vec<HubEvent> =
+                                core::iter::once(HubEvent::Publish { topic, payload })
+                                    .chain(it.by_ref())
+                                    .collect();
+                            for e in rest.into_iter().rev() {
+                                st.hub_events.push_front(e);
+                            }
+                            st.stalled = true;
+                        }
+                        break;
+                    }
+                }
             }
-            while let Some(a) = h.router.poll_action() {
-                match a {
-                    RouterAction::Ready { conn } => {
-                        if let Some(c) = h.conns.get(&conn).cloned() {
-                            while let Some(d) = h.router.poll_delivery(conn) {
-                                work.push((c.clone(), Work::Deliver(d.sub_id, d.topic, d.payload)));
-                            }
-                        }
+        }
+        while let Some(a) = h.router.poll_action() {
+            match a {
+                RouterAction::Ready { conn } => {
+                    let Some(c) = h.conns.get(&conn).cloned() else {
+                        continue;
+                    };
+                    let mut st = lock(&c);
+                    while let Some(d) = h.router.poll_delivery(conn) {
+                        st.deliver_or_park(d.sub_id, d.topic, d.payload);
                     }
-                    RouterAction::Disconnect { conn, .. } => {
-                        if let Some(c) = h.conns.get(&conn) {
-                            work.push((
-                                c.clone(),
-                                Work::Close(ErrorCode::SLOW_CONSUMER, "slow consumer"),
-                            ));
-                        }
+                    st.wake_driver();
+                }
+                RouterAction::Disconnect { conn, .. } => {
+                    if let Some(c) = h.conns.get(&conn) {
+                        close(c, ErrorCode::SLOW_CONSUMER, "slow consumer");
                     }
-                    RouterAction::Unblocked => {
-                        let stalled: Vec<u64> = h.stalled.drain().collect();
-                        for k in stalled {
-                            if let Some(c) = h.conns.get(&k) {
-                                work.push((c.clone(), Work::Unstall));
-                            }
+                }
+                RouterAction::Dropped {
+                    conn,
+                    sub_id,
+                    total,
+                } => {
+                    if let Some(c) = h.conns.get(&conn) {
+                        let mut st = lock(c);
+                        let _ = st.conn.report_dropped(sub_id, total);
+                        st.wake_driver();
+                    }
+                }
+                RouterAction::Unblocked => {
+                    let stalled: Vec<u64> = h.stalled.drain().collect();
+                    for k in stalled {
+                        if let Some(c) = h.conns.get(&k) {
+                            Driver::unstall(c);
                         }
                     }
                 }
             }
         }
-        // Outside the hub's lock: one connection lock at a time, never nested.
-        for (shared, w) in work {
-            match w {
-                Work::Deliver(sub_id, topic, payload) => {
-                    let mut st = lock(&shared);
-                    let _ = st.conn.deliver(sub_id, &topic, &payload, Priority::Normal);
-                    st.wake_driver();
-                }
-                Work::Close(code, reason) => {
-                    let mut st = lock(&shared);
-                    let now = st.now();
-                    st.conn.close(now, code, reason);
-                    st.wake_driver();
-                }
-                Work::Unstall => Driver::unstall(&shared),
-            }
-        }
-        rest
     }
+}
+
+fn close(c: &Shared, code: ErrorCode, reason: &str) {
+    let mut st = lock(c);
+    let now = st.now();
+    st.conn.close(now, code, reason);
+    st.wake_driver();
 }

@@ -121,6 +121,10 @@ pub fn connect_with(
     clock: Clock,
     queue_cap: usize,
 ) -> (Driver, Handle) {
+    // Credit returns when the application reads a delivery from its
+    // subscription, not when the driver queues it: a slow reader holds the server.
+    let mut config = config;
+    config.auto_subscription_credit = false;
     let conn = Connection::new(role, config, clock.now(), seed);
     let state = State {
         conn,
@@ -146,6 +150,7 @@ pub fn connect_with(
         handles: 1,
         hub_events: VecDeque::new(),
         stalled: false,
+        parked: VecDeque::new(),
     };
     let shared = Arc::new(Mutex::new(state));
     let driver = Driver {

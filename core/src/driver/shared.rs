@@ -95,6 +95,9 @@ pub(crate) struct State {
     pub(crate) hub_events: VecDeque<HubEvent>,
     /// A publish the hub could not take yet (wait policy): draining pauses.
     pub(crate) stalled: bool,
+    /// Deliveries routed to this connection that did not fit its send queue yet;
+    /// bounded by the subscriptions' credit, retried as the queue drains.
+    pub(crate) parked: VecDeque<(u64, Bytes, Bytes)>,
 }
 
 impl core::fmt::Debug for State {
@@ -107,6 +110,37 @@ impl core::fmt::Debug for State {
 }
 
 impl State {
+    /// Delivers a routed message now, or parks it (in order) until the send queue
+    /// has room: never dropped.
+    pub(crate) fn deliver_or_park(&mut self, sub_id: u64, topic: Bytes, payload: Bytes) {
+        if self.parked.is_empty() {
+            match self
+                .conn
+                .deliver(sub_id, &topic, &payload, crate::config::Priority::Normal)
+            {
+                Err(crate::error::Error::Blocked) => {}
+                // Delivered, or the subscription or connection is gone.
+                _ => return,
+            }
+        }
+        self.parked.push_back((sub_id, topic, payload));
+    }
+
+    /// Retries parked deliveries in order while they fit.
+    pub(crate) fn unpark(&mut self) {
+        while let Some((sub_id, topic, payload)) = self.parked.front() {
+            match self
+                .conn
+                .deliver(*sub_id, topic, payload, crate::config::Priority::Normal)
+            {
+                Err(crate::error::Error::Blocked) => return,
+                _ => {
+                    self.parked.pop_front();
+                }
+            }
+        }
+    }
+
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
     }
@@ -387,10 +421,13 @@ impl Driver {
         let n = {
             let mut st = lock(&self.shared);
             let now = st.now();
+            st.unpark();
             let n = st.conn.poll_transmit(now, buf);
             // Transmitting can free queue room and complete a drain: tell the waiters,
-            // and resume events paused on a full application queue.
+            // resume events paused on a full application queue, and retry parked
+            // deliveries (they go out with the next call).
             st.drain_events();
+            st.unpark();
             n
         };
         self.flush_hub();
@@ -433,16 +470,8 @@ impl Driver {
             }
             st.hub_events.drain(..).collect()
         };
-        if events.is_empty() {
-            return;
-        }
-        let rest = hub.on_events(*key, events);
-        if !rest.is_empty() {
-            let mut st = lock(&self.shared);
-            for e in rest.into_iter().rev() {
-                st.hub_events.push_front(e);
-            }
-            st.stalled = true;
+        if !events.is_empty() {
+            hub.on_events(*key, events);
         }
     }
 
@@ -460,6 +489,11 @@ impl Drop for Driver {
             hub.detach(key);
         }
         let mut st = lock(&self.shared);
+        // Events held back by full application queues still count: the last of
+        // them may be the close that explains the end.
+        st.queue_cap = usize::MAX;
+        st.stalled = false;
+        st.drain_events();
         if st.closed.is_none() {
             // The I/O side is gone: nothing will ever complete.
             st.closed = Some(CloseInfo {
