@@ -33,7 +33,9 @@ pub type App = Arc<dyn Fn(Handle) -> BoxFuture<'static, ()> + Send + Sync>;
 pub struct TestServer {
     /// Where it listens (127.0.0.1, ephemeral port).
     pub addr: SocketAddr,
-    /// Stops it: stop accepting, drop its connections, join its threads.
+    /// Stops it as if the server died: stop accepting, drop every connection's
+    /// transport without a CLOSE (clients see the connection lost), join its
+    /// threads.
     pub stop: Box<dyn FnOnce() + Send>,
 }
 

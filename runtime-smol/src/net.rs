@@ -37,6 +37,8 @@ pub struct Server {
     config: Config,
     hub: Arc<Hub>,
     executor: Option<Arc<Executor<'static>>>,
+    /// The connections' driver tasks, kept so [`Server::shutdown`] can cut them.
+    tasks: std::sync::Mutex<Vec<crate::Task<()>>>,
 }
 
 impl core::fmt::Debug for Server {
@@ -68,6 +70,7 @@ impl Server {
             config,
             hub: Hub::new(router),
             executor: None,
+            tasks: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -98,10 +101,40 @@ impl Server {
             weft_core::driver::connect(Role::Server, self.config.clone(), os_seed());
         self.hub.attach(&mut driver);
         let task = DriverTask::new(stream, driver);
-        match &self.executor {
-            Some(ex) => ex.spawn(task).detach(),
-            None => global_executor().spawn(task).detach(),
-        }
+        let task = match &self.executor {
+            Some(ex) => ex.spawn(task),
+            None => global_executor().spawn(task),
+        };
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
         Ok(handle)
+    }
+
+    /// Stops the server at once: the listener closes and every connection's
+    /// transport is dropped without a CLOSE (peers see the connection lost), as
+    /// when a server process dies. For a graceful end, close the connections'
+    /// handles first and let their drivers finish.
+    pub async fn shutdown(self) {
+        self.abort_connections().await;
+    }
+
+    /// Drops every accepted connection's transport without a CLOSE (peers see the
+    /// connection lost); the server keeps listening.
+    pub async fn abort_connections(&self) {
+        let tasks = core::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.cancel().await;
+        }
+    }
+}
+
+impl Drop for Server {
+    /// Dropping the server closes the listener; its connections go on.
+    fn drop(&mut self) {
+        let tasks = core::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.detach();
+        }
     }
 }

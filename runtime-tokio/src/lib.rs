@@ -111,7 +111,7 @@ where
 }
 
 /// Spawns the driver task; the driver is fully set up (hub attached) by now.
-fn start<T>(io: T, driver: Driver, role: Role, peer: Option<SocketAddr>)
+fn start<T>(io: T, driver: Driver, role: Role, peer: Option<SocketAddr>) -> tokio::task::AbortHandle
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -120,7 +120,7 @@ where
         span.record("peer", tracing::field::display(p));
     }
     span.in_scope(|| tracing::debug!("connection open"));
-    tokio::spawn(task::Task::new(io, driver).instrument(span));
+    tokio::spawn(task::Task::new(io, driver).instrument(span)).abort_handle()
 }
 
 /// Connects to a Weft server over TCP (with `TCP_NODELAY`) and returns the
@@ -142,6 +142,30 @@ pub struct Server {
     listener: TcpListener,
     config: Config,
     hub: Arc<Hub>,
+    conns: Aborter,
+}
+
+/// Cuts the connections a [`Server`] accepted, even after the server itself was
+/// moved into [`Server::serve`]. Cloneable.
+#[derive(Clone, Debug, Default)]
+pub struct Aborter(Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
+
+impl Aborter {
+    fn add(&self, h: tokio::task::AbortHandle) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|h| !h.is_finished());
+        v.push(h);
+    }
+
+    /// Drops every accepted connection's transport without a CLOSE: peers see
+    /// the connection lost, as when a server process dies. For a graceful end,
+    /// close the handles instead.
+    pub fn abort_connections(&self) {
+        let v = core::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in v {
+            h.abort();
+        }
+    }
 }
 
 impl Server {
@@ -168,7 +192,13 @@ impl Server {
             listener,
             config,
             hub,
+            conns: Aborter::default(),
         }
+    }
+
+    /// A handle that can cut this server's connections (see [`Aborter`]).
+    pub fn aborter(&self) -> Aborter {
+        self.conns.clone()
     }
 
     /// The address it listens on.
@@ -191,7 +221,7 @@ impl Server {
         let (mut driver, handle) =
             driver::connect(Role::Server, self.config.clone(), driver::os_seed());
         self.hub.attach(&mut driver);
-        start(tcp, driver, Role::Server, Some(peer));
+        self.conns.add(start(tcp, driver, Role::Server, Some(peer)));
         Ok(handle)
     }
 

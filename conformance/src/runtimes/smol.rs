@@ -9,6 +9,7 @@
 use crate::{App, BoxFuture, Runtime, TestServer};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use weft_core::driver::Handle;
 use weft_core::Config;
 use weft_smol::{block_on, global_executor, Server, Task};
@@ -30,16 +31,19 @@ impl Runtime for Smol {
     }
 
     fn start_server(&self, config: Config, app: App) -> io::Result<TestServer> {
-        let server = Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config)?;
+        let server = Arc::new(Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config)?);
         let addr = server.local_addr()?;
-        let task = global_executor().spawn(accept_loop(server, app));
+        let task = global_executor().spawn(accept_loop(server.clone(), app));
         Ok(TestServer {
             addr,
             stop: Box::new(move || {
-                // Resolves once the loop's future is dropped: the listener is
-                // closed and every application task cancelled, so the handles they
-                // held are dropped and their connections close gracefully.
-                block_on(task.cancel());
+                // Transports first, as a dying server would (applications dropped
+                // before would close their connections gracefully), then the
+                // accept loop with the listener and the applications.
+                block_on(async move {
+                    server.abort_connections().await;
+                    task.cancel().await;
+                });
             }),
         })
     }
@@ -54,7 +58,7 @@ impl Runtime for Smol {
 }
 
 /// Accepts connections until cancelled, running `app` on each on its own task.
-async fn accept_loop(server: Server, app: App) {
+async fn accept_loop(server: Arc<Server>, app: App) {
     let mut apps: Vec<Task<()>> = Vec::new();
     loop {
         match server.accept().await {

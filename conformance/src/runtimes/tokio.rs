@@ -46,10 +46,13 @@ impl Runtime for Tokio {
             .rt
             .block_on(weft_tokio::Server::bind("127.0.0.1:0", config))?;
         let addr = server.local_addr()?;
+        let aborter = server.aborter();
         let task = self.rt.spawn(server.serve(move |h| app(h)));
         let stop = Box::new(move || {
-            // Dropping the serve future drops the listener and aborts the apps,
-            // whose handles then close their connections.
+            // Transports first, as a dying server would (applications aborted
+            // before would close their connections gracefully), then the serve
+            // future with the listener and the applications.
+            aborter.abort_connections();
             task.abort();
             let _ = weft_core::driver::block_on(task);
         });
