@@ -885,6 +885,7 @@ impl Connection {
             return;
         }
         self.stats.errors += 1;
+        self.stats.unsent += self.tx.data_frames_queued() as u64;
         self.tx.clear();
         // Our preface may not be out yet: it still goes first (poll_transmit).
         let _ = self.tx.control.push(&Frame::Close {
@@ -941,6 +942,10 @@ impl Connection {
     }
 
     fn enter_closed(&mut self, info: CloseInfo) {
+        if self.phase != Phase::Failing {
+            self.stats.unsent += self.tx.data_frames_queued() as u64;
+            self.tx.clear();
+        }
         self.phase = Phase::Closed;
         self.timers = [None; TIMERS];
         self.emit_closed(info);

@@ -187,6 +187,26 @@ impl Tx {
         }
     }
 
+    /// Messages (data frames, large ones counted once) still waiting to be written.
+    pub(crate) fn data_frames_queued(&self) -> usize {
+        self.lanes
+            .iter()
+            .map(|l| {
+                let mut n = 0;
+                let mut rest = &l.small.buf.as_slice()[l.small.head..];
+                while let Ok((_, body, hdr)) = frame::decode_header(rest) {
+                    n += 1;
+                    rest = &rest[hdr + body..];
+                }
+                #[cfg(feature = "alloc")]
+                {
+                    n += l.bulk.len();
+                }
+                n
+            })
+            .sum()
+    }
+
     /// Drops everything queued (an error close), keeping the counters.
     pub(crate) fn clear(&mut self) {
         let frames_sent = self.frames_sent;

@@ -1684,3 +1684,18 @@ fn graceful_close_sends_queued_data_first() {
     assert_eq!(closed(&s).unwrap().kind, CloseKind::Graceful);
     assert!(p.client.is_closed() && p.server.is_closed());
 }
+
+#[test]
+fn messages_never_written_are_counted_on_loss() {
+    let mut p = Pair::connected();
+    for _ in 0..5 {
+        p.client.send_message(b"queued", Priority::Normal).unwrap();
+    }
+    // The transport dies before anything is written.
+    p.client.handle_eof(p.now);
+    let s = p.client.stats();
+    assert_eq!(s.unsent, 5);
+    let mut ev = Vec::new();
+    collect(&mut p.client, &mut ev);
+    assert_eq!(closed(&ev).unwrap().kind, CloseKind::Lost);
+}

@@ -241,6 +241,11 @@ pub struct Stats {
     pub dropped: u64,
     /// Bytes waiting to be sent.
     pub queued_bytes: u64,
+    /// Data frames (messages, requests, responses, publications, deliveries) that
+    /// were accepted but never written out because the connection ended first.
+    /// Frames already written may still have been lost in transit: only requests
+    /// learn that (`Outcome::Lost`).
+    pub unsent: u64,
     /// Bytes of messages being reassembled.
     pub reassembly_bytes: u64,
     /// Connection-level stream send credit left.
