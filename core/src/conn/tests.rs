@@ -1699,3 +1699,21 @@ fn messages_never_written_are_counted_on_loss() {
     collect(&mut p.client, &mut ev);
     assert_eq!(closed(&ev).unwrap().kind, CloseKind::Lost);
 }
+
+#[test]
+fn small_messages_cost_at_most_eight_bytes_each_with_integrity() {
+    let mut p = Pair::connected();
+    assert!(p.client.negotiated().unwrap().integrity);
+    p.client_wire.clear();
+    for _ in 0..64 {
+        p.client.send_message(&[7u8; 32], Priority::Normal).unwrap();
+    }
+    p.drive();
+    let got = p.take_server();
+    assert_eq!(got.len(), 64);
+    // Everything the client wrote for them: record headers, CRC trailers, frames.
+    let overhead = p.client_wire.len() - 64 * 32;
+    assert!(overhead <= 64 * 8, "{overhead} bytes of overhead for 64 messages");
+    // Coalesced: one record carries them all.
+    assert_eq!(p.client_wire.len(), 64 * 34 + record::HEADER_LEN + record::TRAILER_LEN);
+}
