@@ -28,11 +28,9 @@ fn stress_close_racing_send() {
     }
 }
 
-/// FINDING (see `model_close_racing_send_own_records` in `tests/loom.rs`): fails,
-/// an accepted message is lost on a graceful close. Ignored so the normal suite
-/// stays green; run with `--ignored`.
+/// Regression (found by `model_close_racing_send_own_records` in `tests/loom.rs`):
+/// a graceful close must not lose accepted messages that travel in later records.
 #[test]
-#[ignore = "FINDING: graceful close loses accepted messages that travel in later records"]
 fn stress_close_racing_send_small_records() {
     for _ in 0..100 {
         close_racing_send(8, 700, 1500, Some(1024));
@@ -60,12 +58,9 @@ fn stress_heartbeat_shutdown_send() {
     }
 }
 
-/// FINDING, deterministic and with the default configuration: 8 messages of
-/// 16 000 bytes accepted, then a graceful close; only 4 reach the server although
-/// both sides report a graceful close. Ignored so the normal suite stays green;
-/// run with `--ignored`.
+/// Regression, deterministic and with the default configuration: 8 messages of
+/// 16 000 bytes accepted, then a graceful close; all 8 reach the server.
 #[test]
-#[ignore = "FINDING: graceful close loses accepted messages that travel in later records"]
-fn finding_graceful_close_drops_queued_messages() {
+fn graceful_close_delivers_queued_messages() {
     assert_eq!(graceful_close_after_queued_messages(8, 16_000), 8);
 }

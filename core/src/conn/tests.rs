@@ -1713,7 +1713,13 @@ fn small_messages_cost_at_most_eight_bytes_each_with_integrity() {
     assert_eq!(got.len(), 64);
     // Everything the client wrote for them: record headers, CRC trailers, frames.
     let overhead = p.client_wire.len() - 64 * 32;
-    assert!(overhead <= 64 * 8, "{overhead} bytes of overhead for 64 messages");
+    assert!(
+        overhead <= 64 * 8,
+        "{overhead} bytes of overhead for 64 messages"
+    );
     // Coalesced: one record carries them all.
-    assert_eq!(p.client_wire.len(), 64 * 34 + record::HEADER_LEN + record::TRAILER_LEN);
+    assert_eq!(
+        p.client_wire.len(),
+        64 * 34 + record::HEADER_LEN + record::TRAILER_LEN
+    );
 }

@@ -438,6 +438,7 @@ impl IncomingRequest {
     pub fn respond(mut self, outcome: Outcome, message: &str, payload: &[u8]) -> Result<(), Error> {
         let shared = self.shared.take().ok_or(Error::Closed)?;
         let mut st = lock(&shared);
+        st.live_requests.remove(&self.id);
         if st.cancelled.remove(&self.id) {
             return Err(Error::UnknownId);
         }
@@ -453,6 +454,7 @@ impl Drop for IncomingRequest {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
             let mut st = lock(&shared);
+            st.live_requests.remove(&self.id);
             if !st.cancelled.remove(&self.id) {
                 let _ = st
                     .conn
@@ -474,6 +476,7 @@ impl Future for NextRequest {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = lock(&self.shared);
         if let Some(mut r) = st.requests.pop_front() {
+            st.live_requests.insert(r.id);
             r.shared = Some(self.shared.clone());
             st.wake_driver();
             return Poll::Ready(Some(r));

@@ -2,11 +2,14 @@
 //! core's [`Router`](crate::router::Router), the same for every runtime.
 
 use super::shared::{lock, HubEvent, Shared};
-use super::sync::{Arc, Mutex};
+use super::sync::Mutex;
+// std's Arc: loom's cannot be a `self` type (`attach`), and the hub's sharing
+// is not what the models check; its Mutex is loom's under `--cfg loom`.
 use super::Driver;
 use crate::error::ErrorCode;
 use crate::router::{Router, RouterAction, RouterConfig, RouterError};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::vec::Vec;
 
 struct HubState {

@@ -138,6 +138,7 @@ pub fn connect_with(
         message_waker: None,
         requests: VecDeque::new(),
         request_waker: None,
+        live_requests: HashSet::new(),
         cancelled: HashSet::new(),
         subs: HashMap::new(),
         streams: HashMap::new(),

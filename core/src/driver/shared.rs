@@ -79,7 +79,9 @@ pub(crate) struct State {
     pub(crate) message_waker: Option<Waker>,
     pub(crate) requests: VecDeque<IncomingRequest>,
     pub(crate) request_waker: Option<Waker>,
-    /// Peer requests the peer cancelled or that expired: answering them is moot.
+    /// Peer requests the application holds (popped, not yet answered).
+    pub(crate) live_requests: HashSet<u64>,
+    /// Of those, the ones the peer cancelled or that expired: answering is moot.
     pub(crate) cancelled: HashSet<u64>,
     pub(crate) subs: HashMap<u64, SubQueue>,
     pub(crate) streams: HashMap<u64, StreamWaiters>,
@@ -225,7 +227,15 @@ impl State {
                 self.request_cap_waiters.drain(..).for_each(Waker::wake);
             }
             Event::RequestCancelled { id } => {
-                self.cancelled.insert(id);
+                // Not yet handed out: the application never sees it. Handed out:
+                // remembered until answered or dropped (bounded by the live set).
+                if let Some(i) = self.requests.iter().position(|r| r.id == id) {
+                    if let Some(mut r) = self.requests.remove(i) {
+                        r.shared = None;
+                    }
+                } else if self.live_requests.contains(&id) {
+                    self.cancelled.insert(id);
+                }
             }
             Event::Subscribed {
                 sub_id,
@@ -355,7 +365,7 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 /// when [`is_finished`](Self::is_finished).
 pub struct Driver {
     pub(crate) shared: Shared,
-    pub(crate) hub: Option<(Arc<super::Hub>, u64)>,
+    pub(crate) hub: Option<(std::sync::Arc<super::Hub>, u64)>,
 }
 
 impl core::fmt::Debug for Driver {
