@@ -87,13 +87,13 @@
 
 mod client;
 mod event_loop;
-mod executor;
 mod server;
 
 pub use client::{BlockingStream, BlockingSubscription, Client, RecvTimeoutError};
 pub use event_loop::EventLoop;
-pub use executor::Executor;
 pub use server::{Server, ServerOptions};
+/// The thread-pool executor for application futures, shared with `weft-uring`.
+pub use weft_core::driver::Executor;
 pub use weft_core::driver::{block_on, Delivery, Handle, Reply};
 
 use std::sync::{Mutex, MutexGuard};

@@ -1,7 +1,6 @@
 //! The blocking server: one event loop thread for all its connections.
 
 use crate::event_loop::EventLoop;
-use crate::executor::Executor;
 use crate::lock;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -10,6 +9,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
+use weft_core::driver::Executor;
 use weft_core::driver::{Handle, Hub, DEFAULT_QUEUE_CAP};
 use weft_core::router::RouterConfig;
 use weft_core::Config;

@@ -84,16 +84,16 @@ compile_error!("weft-uring needs Linux: io_uring is a Linux interface");
 #[cfg(target_os = "linux")]
 mod event_loop;
 #[cfg(target_os = "linux")]
-mod executor;
 #[cfg(target_os = "linux")]
 mod ring;
 
 #[cfg(target_os = "linux")]
 pub use event_loop::EventLoop;
 #[cfg(target_os = "linux")]
-pub use executor::{Executor, Spawner};
-#[cfg(target_os = "linux")]
 pub use linux::*;
+#[cfg(target_os = "linux")]
+/// The thread-pool executor for application futures, shared with `weft-mio`.
+pub use weft_core::driver::{Executor, Spawner};
 
 #[cfg(target_os = "linux")]
 mod linux {

@@ -31,11 +31,13 @@
 //! assert_eq!(block_on(server.next_message()).as_deref(), Some(&b"hi"[..]));
 //! ```
 
+mod executor;
 mod handle;
 mod hub;
 mod shared;
 mod sync;
 
+pub use executor::{Executor, Spawner};
 pub use handle::{
     AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
     NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,

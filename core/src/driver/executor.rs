@@ -1,19 +1,28 @@
-//! A small thread-pool executor for per-connection application futures.
+//! A small thread-pool executor for per-connection application futures, shared by
+//! the blocking adapters (mio, io_uring), which have no runtime of their own.
 //!
 //! A task is polled by one worker at a time; its waker re-queues it (once, however
 //! often it is woken), and a wake-up that arrives while the task is being polled
 //! makes the worker poll it again. Idle workers sleep on a condition variable.
+//! A panicking task is dropped like a finished one; its worker goes on.
 
-use crate::event_loop::lock;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::MutexGuard;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
+use std::vec::Vec;
+use std::{boxed::Box, format};
+
+/// std's lock, recovering from poisoning (a panicking task is caught anyway).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -131,13 +140,13 @@ fn run_task(pool: &Pool, task: Arc<Task>) {
 /// unfinished task.
 pub struct Executor {
     pool: Arc<Pool>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl core::fmt::Debug for Executor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Executor")
-            .field("threads", &self.threads.len())
+            .field("tasks", &self.tasks())
             .finish_non_exhaustive()
     }
 }
@@ -188,7 +197,7 @@ impl Executor {
         for i in 0..threads.max(1) {
             let p = pool.clone();
             let h = std::thread::Builder::new()
-                .name(format!("weft-uring-worker-{i}"))
+                .name(format!("weft-worker-{i}"))
                 .spawn(move || worker(&p));
             match h {
                 Ok(h) => handles.push(h),
@@ -200,8 +209,21 @@ impl Executor {
         }
         Ok(Executor {
             pool,
-            threads: handles,
+            threads: Mutex::new(handles),
         })
+    }
+
+    /// Tasks spawned and not finished.
+    pub fn tasks(&self) -> usize {
+        lock(&self.pool.tasks).len()
+    }
+
+    /// Stops the workers (after the polls in progress), joins them, and drops every
+    /// unfinished task. Callable from one of its own tasks (that worker is not
+    /// joined; it ends after the poll).
+    pub fn shutdown(&self) {
+        let threads = core::mem::take(&mut *lock(&self.threads));
+        stop(&self.pool, threads);
     }
 
     /// Runs `fut` on the workers.
@@ -245,19 +267,95 @@ fn stop(pool: &Pool, threads: Vec<JoinHandle<()>>) {
         q.ready.clear();
     }
     pool.cv.notify_all();
+    let me = std::thread::current().id();
     for t in threads {
-        let _ = t.join();
+        if t.thread().id() != me {
+            let _ = t.join();
+        }
     }
-    // No worker runs any more: drop every unfinished future (outside the locks).
+    // No other worker runs any more: drop every unfinished future (outside the
+    // locks). Only a task that called shutdown from its own poll is locked here.
     let tasks: Vec<Arc<Task>> = lock(&pool.tasks).drain().map(|(_, t)| t).collect();
     for t in tasks {
-        let f = lock(&t.fut).take();
+        let f = match t.fut.try_lock() {
+            Ok(mut g) => g.take(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
         drop(f);
     }
 }
 
 impl Drop for Executor {
     fn drop(&mut self) {
-        stop(&self.pool, std::mem::take(&mut self.threads));
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn runs_every_task_and_survives_a_panic() {
+        let ex = Executor::new(2).unwrap();
+        let (tx, rx) = mpsc::channel();
+        ex.spawn(async { panic!("a task panics") });
+        for i in 0..100u32 {
+            let tx = tx.clone();
+            ex.spawn(async move {
+                // Yield once through the waker before finishing.
+                let mut once = false;
+                core::future::poll_fn(|cx| {
+                    if once {
+                        Poll::Ready(())
+                    } else {
+                        once = true;
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                })
+                .await;
+                tx.send(i).unwrap();
+            });
+        }
+        let mut got: Vec<u32> = (0..100)
+            .map(|_| rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shutdown_from_a_task_and_pending_tasks_are_dropped() {
+        let ex = Arc::new(Executor::new(1).unwrap());
+        let (tx, rx) = mpsc::channel::<()>();
+        // A task that never finishes holds a sender: dropping it closes the channel.
+        ex.spawn(core::future::pending::<()>().then_drop(tx));
+        let e2 = ex.clone();
+        ex.spawn(async move { e2.shutdown() });
+        // Disconnected, not timed out: shutdown dropped the pending task's future.
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(10)),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        );
+        assert_eq!(ex.tasks(), 0);
+    }
+
+    trait ThenDrop: Sized {
+        fn then_drop<T: Send + 'static>(self, t: T) -> Holder<Self, T> {
+            Holder(self, t)
+        }
+    }
+    impl<F: Future> ThenDrop for F {}
+
+    /// Keeps `T` alive as long as the future.
+    struct Holder<F, T>(F, T);
+    impl<F: Future + Unpin, T: Unpin> Future for Holder<F, T> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            Pin::new(&mut self.0).poll(cx)
+        }
     }
 }
