@@ -23,7 +23,7 @@
 //! receiver type, which loom's `Arc` is not (E0658). Keeping the hub's own handle a
 //! `std::sync::Arc` (its `Mutex`es stay loom's) fixes it; the models were run with
 //! that change applied.
-#![cfg(loom)]
+#![cfg(all(loom, feature = "std"))]
 
 mod models;
 
