@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod baselines;
 pub mod measure;
 pub mod report;
 pub mod w0;
@@ -154,14 +155,16 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         .into_iter()
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
-    write!(out, "{}", header(opts))?;
-    if specs.is_empty() {
+    let base = baselines::Selected::new(&opts.filters);
+    write!(out, "{}{}", header(opts), base.header())?;
+    if specs.is_empty() && base.is_empty() {
         writeln!(out, "no benchmark matches the filter")?;
         return Ok(Vec::new());
     }
     writeln!(out)?;
     out.flush()?;
     let mut benches: Vec<_> = specs.iter().map(w0::Spec::build).collect();
+    benches.extend(base.build());
     let total = benches.len();
     let mut done = 0;
     let passes = opts.method.passes;
@@ -177,7 +180,8 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
             }
         }
     });
-    let rows = report::rows(&specs, &measured);
+    let mut rows = report::rows(&specs, &measured);
+    rows.extend(base.rows(&measured));
     write!(out, "{}", report::table(&rows))?;
     writeln!(
         out,

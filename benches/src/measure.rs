@@ -36,6 +36,15 @@ pub trait Bench {
     fn name(&self) -> &str;
     /// Does one batch of work and reports how much was completed.
     fn step(&mut self) -> Work;
+    /// Called once per pass before the warm-up, to set up what the pass needs (a
+    /// server, a connection) outside the timed window. Default: nothing.
+    fn setup(&mut self) {}
+    /// Called between the warm-up and the timed window (e.g. to drop warm-up
+    /// latency samples). Default: nothing.
+    fn begin_window(&mut self) {}
+    /// Called once per pass after the timed window, to record per-window figures
+    /// and tear down what [`Bench::setup`] made. Default: nothing.
+    fn teardown(&mut self) {}
 }
 
 /// How long to warm up and measure, and how many passes to run.
@@ -152,8 +161,11 @@ pub fn run_all(
     let mut bytes: Vec<Vec<f64>> = vec![Vec::with_capacity(passes); benches.len()];
     for pass in 1..=passes {
         for (i, bench) in benches.iter_mut().enumerate() {
+            bench.setup();
             run_for(bench.as_mut(), method.warmup);
+            bench.begin_window();
             let (work, elapsed) = run_for(bench.as_mut(), method.window);
+            bench.teardown();
             let secs = elapsed.as_secs_f64();
             items[i].push(work.items as f64 / secs);
             bytes[i].push(work.bytes as f64 / secs);

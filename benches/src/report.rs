@@ -11,6 +11,13 @@ use std::fmt::Write as _;
 pub const UNIT_MSGS: &str = "msg/s";
 /// Unit of byte rates (10^9 bytes per second).
 pub const UNIT_GBPS: &str = "GB/s";
+/// Unit of latencies (microseconds).
+pub const UNIT_US: &str = "us";
+/// The ratio text that tags a row as the limit of its workload (the std-tcp
+/// baselines of W1-W3): other rows of the same workload, metric and unit are
+/// compared against it (see [`limit_for`]). W0's limits keep their own
+/// `limit` workload and are not tagged.
+pub const LIMIT: &str = "limit";
 
 /// One line of the report.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +38,21 @@ pub struct Row {
     pub max: f64,
     /// Ratio to the relevant limits, as text (empty when none applies).
     pub ratio: String,
+}
+
+impl Row {
+    /// True if this row is the limit of its workload (its ratio column reads [`LIMIT`]).
+    pub fn is_limit(&self) -> bool {
+        self.ratio == LIMIT
+    }
+}
+
+/// The limit row for `r` among `rows`: same workload, metric and unit, tagged
+/// [`LIMIT`]; `None` if that limit was not run.
+pub fn limit_for<'a>(rows: &'a [Row], r: &Row) -> Option<&'a Row> {
+    rows.iter().find(|l| {
+        l.is_limit() && l.workload == r.workload && l.metric == r.metric && l.unit == r.unit
+    })
 }
 
 fn scaled(s: Spread, k: f64) -> Spread {

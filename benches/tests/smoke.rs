@@ -1,7 +1,8 @@
 //! The smoke mode end to end, in-process: every expected row is present with a finite
 //! positive value, and the JSON output is a list of objects with the expected keys.
 
-use weft_benches::report::{UNIT_GBPS, UNIT_MSGS};
+use weft_benches::baselines;
+use weft_benches::report::{LIMIT, UNIT_GBPS, UNIT_MSGS};
 use weft_benches::w0::{self, Kind};
 use weft_benches::{parse_args, run, Command, Options};
 
@@ -36,6 +37,12 @@ fn smoke_run_has_every_row_and_valid_json() {
             }
         }
     }
+    // And every baseline of W1-W3.
+    for spec in baselines::catalog() {
+        for (_, unit) in spec.metrics() {
+            expected.push((spec.workload.label().to_string(), spec.system.label(), unit));
+        }
+    }
     assert_eq!(rows.len(), expected.len(), "{text}");
     for (workload, system, unit) in &expected {
         let r = rows
@@ -49,6 +56,8 @@ fn smoke_run_has_every_row_and_valid_json() {
             );
         }
         assert!(r.min <= r.value && r.value <= r.max);
+        // The std-tcp baselines, and only they, are tagged as their workload's limit.
+        assert_eq!(r.is_limit(), system == "std-tcp", "{workload} / {system}");
         // The table shows the row.
         assert!(
             text.lines()
@@ -74,6 +83,18 @@ fn smoke_run_has_every_row_and_valid_json() {
         off.ratio.contains("memcpy") && !off.ratio.contains("crc32c"),
         "{}",
         off.ratio
+    );
+    // Baseline rows of one workload (and metric) find their limit row.
+    for r in rows
+        .iter()
+        .filter(|r| r.system.starts_with("yamux") || r.system.starts_with("tokio"))
+    {
+        let l = weft_benches::report::limit_for(&rows, r).expect("limit row");
+        assert_eq!((l.system.as_str(), l.ratio.as_str()), ("std-tcp", LIMIT));
+    }
+    assert!(
+        text.contains("W1-W3 baselines") && text.contains("CPU"),
+        "{text}"
     );
     for fact in ["cpu", "cores", "pass", "window", "W1-W7", "no CPU pinning"] {
         assert!(text.contains(fact), "header lacks {fact}:\n{text}");
