@@ -7,11 +7,13 @@
 //! - [`measure`]: warm-up, windows, interleaved passes, median / min / max.
 //! - [`w0`]: workload W0 (the core alone, in memory) and the limits (memcpy, CRC-32C).
 //! - [`report`]: rows, the aligned table and the JSON output.
+//! - [`net`]: socket workloads W1-W3 on each adapter.
 
 #![forbid(unsafe_code)]
 
 pub mod baselines;
 pub mod measure;
+pub mod net;
 pub mod report;
 pub mod w0;
 
@@ -53,7 +55,9 @@ usage: weft-benches [--quick] [--smoke] [--json PATH] [--list] [FILTER...]
   --json PATH  also write the rows as a JSON array to PATH
   FILTER...    run only benchmarks whose name contains any FILTER
                (names: limit/memcpy, limit/crc32c-hw, limit/crc32c-portable,
-                w0/<64B|1KiB|64KiB|1MiB>/crc=<on|off>)
+                w0/<64B|1KiB|64KiB|1MiB>/crc=<on|off>,
+                w1/msg-1MiB/<rt>, w1/stream-64KiB/<rt>, w2/pingpong-64B/<rt>,
+                w3/pipelined-64B/<rt> with rt in tokio|smol|mio|uring)
 ";
 
 /// Parses the arguments (without the program name).
@@ -140,7 +144,7 @@ pub fn header(opts: &Options) -> String {
         "W0: client -> server one-way messages in one thread, in memory, virtual time; {} KiB transmit buffer;\n    single-threaded in-process, so no CPU pinning is needed.\n",
         w0::TRANSMIT_BUF >> 10
     );
-    s += "not here yet: socket workloads W1-W7 and the runtime comparisons come with the benchmarks issue.\n";
+    s += &net::header(); // socket workloads W1-W3
     if !opts.filters.is_empty() {
         s += &format!("filter: {}\n", opts.filters.join(" "));
     }
@@ -156,8 +160,13 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
     let base = baselines::Selected::new(&opts.filters);
+    // Socket workloads (W1-W3), run after W0 in the same interleaved passes.
+    let net_specs: Vec<_> = net::catalog(&opts.method)
+        .into_iter()
+        .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
+        .collect();
     write!(out, "{}{}", header(opts), base.header())?;
-    if specs.is_empty() && base.is_empty() {
+    if specs.is_empty() && base.is_empty() && net_specs.is_empty() {
         writeln!(out, "no benchmark matches the filter")?;
         return Ok(Vec::new());
     }
@@ -165,6 +174,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     out.flush()?;
     let mut benches: Vec<_> = specs.iter().map(w0::Spec::build).collect();
     benches.extend(base.build());
+    benches.extend(net_specs.iter().map(net::Spec::build));
     let total = benches.len();
     let mut done = 0;
     let passes = opts.method.passes;
@@ -182,6 +192,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     });
     let mut rows = report::rows(&specs, &measured);
     rows.extend(base.rows(&measured));
+    rows.extend(net::rows(&net_specs, &measured));
     write!(out, "{}", report::table(&rows))?;
     writeln!(
         out,

@@ -1,9 +1,10 @@
 //! The smoke mode end to end, in-process: every expected row is present with a finite
 //! positive value, and the JSON output is a list of objects with the expected keys.
 
-use weft_benches::baselines;
+use weft_benches::measure::Method;
 use weft_benches::report::{LIMIT, UNIT_GBPS, UNIT_MSGS};
 use weft_benches::w0::{self, Kind};
+use weft_benches::{baselines, net};
 use weft_benches::{parse_args, run, Command, Options};
 
 fn options(args: &[&str]) -> Options {
@@ -37,17 +38,44 @@ fn smoke_run_has_every_row_and_valid_json() {
             }
         }
     }
-    // And every baseline of W1-W3.
+    let mut expected: Vec<_> = expected
+        .into_iter()
+        .map(|(w, s, u)| (w, s, None, u))
+        .collect();
+    // Every socket benchmark (W1-W3 on each available adapter) gives its rows.
+    let net_specs = net::catalog(&Method::SMOKE);
+    assert!(net_specs.len() >= 12, "tokio, smol and mio at least");
+    for spec in net_specs {
+        for &(metric, unit) in spec.kind.metrics() {
+            expected.push((
+                spec.workload.clone(),
+                spec.system.clone(),
+                Some(metric),
+                unit,
+            ));
+        }
+    }
+    // And every same-run baseline of W1-W3.
     for spec in baselines::catalog() {
-        for (_, unit) in spec.metrics() {
-            expected.push((spec.workload.label().to_string(), spec.system.label(), unit));
+        for (metric, unit) in spec.metrics() {
+            expected.push((
+                spec.workload.label().to_string(),
+                spec.system.label(),
+                Some(metric),
+                unit,
+            ));
         }
     }
     assert_eq!(rows.len(), expected.len(), "{text}");
-    for (workload, system, unit) in &expected {
+    for (workload, system, metric, unit) in &expected {
         let r = rows
             .iter()
-            .find(|r| &r.workload == workload && &r.system == system && r.unit == *unit)
+            .find(|r| {
+                &r.workload == workload
+                    && &r.system == system
+                    && r.unit == *unit
+                    && metric.is_none_or(|m| r.metric == m)
+            })
             .unwrap_or_else(|| panic!("missing row {workload} / {system} / {unit}\n{text}"));
         for v in [r.value, r.min, r.max] {
             assert!(
@@ -87,16 +115,22 @@ fn smoke_run_has_every_row_and_valid_json() {
     // Baseline rows of one workload (and metric) find their limit row.
     for r in rows
         .iter()
-        .filter(|r| r.system.starts_with("yamux") || r.system.starts_with("tokio"))
+        .filter(|r| r.system.starts_with("yamux") || r.system.starts_with("tokio-"))
     {
         let l = weft_benches::report::limit_for(&rows, r).expect("limit row");
         assert_eq!((l.system.as_str(), l.ratio.as_str()), ("std-tcp", LIMIT));
     }
-    assert!(
-        text.contains("W1-W3 baselines") && text.contains("CPU"),
-        "{text}"
-    );
-    for fact in ["cpu", "cores", "pass", "window", "W1-W7", "no CPU pinning"] {
+    for fact in [
+        "W1-W3 baselines",
+        "cpu",
+        "cores",
+        "pass",
+        "window",
+        "W1-W3",
+        "W4-W7",
+        "no CPU pinning",
+        "pinning: ",
+    ] {
         assert!(text.contains(fact), "header lacks {fact}:\n{text}");
     }
 
@@ -129,6 +163,10 @@ fn filters_select_by_name() {
     let rows = run(&opts, &mut Vec::new()).unwrap();
     let systems: Vec<_> = rows.iter().map(|r| r.system.as_str()).collect();
     assert_eq!(systems, ["memcpy", "crc32c-portable"]);
+    let rows = run(&options(&["--smoke", "pingpong-64B/mio"]), &mut Vec::new()).unwrap();
+    let metrics: Vec<_> = rows.iter().map(|r| r.metric.as_str()).collect();
+    assert_eq!(metrics, ["round trips", "rtt p50", "rtt p99", "rtt p99.9"]);
+    assert!(rows.iter().all(|r| r.system == "weft-mio"));
     let rows = run(&options(&["--smoke", "no-such-bench"]), &mut Vec::new()).unwrap();
     assert!(rows.is_empty());
 }
