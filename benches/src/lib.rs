@@ -193,6 +193,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     let mut rows = report::rows(&specs, &measured);
     rows.extend(base.rows(&measured));
     rows.extend(net::rows(&net_specs, &measured));
+    report::fill_ratios(&mut rows);
     write!(out, "{}", report::table(&rows))?;
     writeln!(
         out,

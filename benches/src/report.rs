@@ -55,6 +55,66 @@ pub fn limit_for<'a>(rows: &'a [Row], r: &Row) -> Option<&'a Row> {
     })
 }
 
+/// Fills the ratio column of Weft's socket rows: value ÷ the same figure of the
+/// workload's limit (std TCP) and of the best other baseline (highest throughput or
+/// lowest latency). Rows are matched by workload number (W1, W2, ...), metric (case
+/// aside) and unit. For throughput above 1 is better than the baseline; for
+/// latency (µs) below 1 is.
+pub fn fill_ratios(rows: &mut [Row]) {
+    fn key(r: &Row) -> (String, String, &'static str) {
+        let w = r
+            .workload
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        (w, r.metric.to_lowercase(), r.unit)
+    }
+    let baselines: Vec<Row> = rows
+        .iter()
+        .filter(|r| !r.system.starts_with("weft-") && !r.workload.starts_with("W0"))
+        .cloned()
+        .collect();
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.system.starts_with("weft-") && !r.workload.starts_with("W0"))
+    {
+        let k = key(r);
+        let same: Vec<&Row> = baselines.iter().filter(|b| key(b) == k).collect();
+        let lower_is_better = r.unit == UNIT_US;
+        let best = same
+            .iter()
+            .filter(|b| !b.is_limit())
+            .copied()
+            .reduce(|a, b| {
+                let b_better = if lower_is_better {
+                    b.value < a.value
+                } else {
+                    b.value > a.value
+                };
+                if b_better {
+                    b
+                } else {
+                    a
+                }
+            });
+        let mut parts = Vec::new();
+        if let Some(l) = same.iter().find(|b| b.is_limit()) {
+            parts.push(format!("{:.2}x {} (limit)", r.value / l.value, l.system));
+        }
+        if let Some(b) = best {
+            parts.push(format!(
+                "{:.2}x {} (best baseline)",
+                r.value / b.value,
+                b.system
+            ));
+        }
+        if !parts.is_empty() {
+            r.ratio = parts.join(", ");
+        }
+    }
+}
+
 fn scaled(s: Spread, k: f64) -> Spread {
     Spread {
         median: s.median * k,
