@@ -227,13 +227,10 @@ impl State {
                 self.request_cap_waiters.drain(..).for_each(Waker::wake);
             }
             Event::RequestCancelled { id } => {
-                // Not yet handed out: the application never sees it. Handed out:
-                // remembered until answered or dropped (bounded by the live set).
-                if let Some(i) = self.requests.iter().position(|r| r.id == id) {
-                    if let Some(mut r) = self.requests.remove(i) {
-                        r.shared = None;
-                    }
-                } else if self.live_requests.contains(&id) {
+                // Remembered only for a request the application holds or will still
+                // be handed (answering it then reports UnknownId); a request already
+                // answered leaves nothing behind, so the set stays bounded.
+                if self.live_requests.contains(&id) || self.requests.iter().any(|r| r.id == id) {
                     self.cancelled.insert(id);
                 }
             }
