@@ -1702,24 +1702,20 @@ fn messages_never_written_are_counted_on_loss() {
 
 #[test]
 fn small_messages_cost_at_most_eight_bytes_each_with_integrity() {
+    // Without alloc the transmit queue holds 2 KiB: fewer messages at once.
+    let n: usize = if cfg!(feature = "alloc") { 64 } else { 48 };
     let mut p = Pair::connected();
     assert!(p.client.negotiated().unwrap().integrity);
     p.client_wire.clear();
-    for _ in 0..64 {
+    for _ in 0..n {
         p.client.send_message(&[7u8; 32], Priority::Normal).unwrap();
     }
     p.drive();
     let got = p.take_server();
-    assert_eq!(got.len(), 64);
+    assert_eq!(got.len(), n);
     // Everything the client wrote for them: record headers, CRC trailers, frames.
-    let overhead = p.client_wire.len() - 64 * 32;
-    assert!(
-        overhead <= 64 * 8,
-        "{overhead} bytes of overhead for 64 messages"
-    );
+    let overhead = p.client_wire.len() - n * 32;
+    assert!(overhead <= n * 8, "{overhead} bytes of overhead for {n} messages");
     // Coalesced: one record carries them all.
-    assert_eq!(
-        p.client_wire.len(),
-        64 * 34 + record::HEADER_LEN + record::TRAILER_LEN
-    );
+    assert_eq!(p.client_wire.len(), n * 34 + record::HEADER_LEN + record::TRAILER_LEN);
 }
