@@ -1715,7 +1715,13 @@ fn small_messages_cost_at_most_eight_bytes_each_with_integrity() {
     assert_eq!(got.len(), n);
     // Everything the client wrote for them: record headers, CRC trailers, frames.
     let overhead = p.client_wire.len() - n * 32;
-    assert!(overhead <= n * 8, "{overhead} bytes of overhead for {n} messages");
+    assert!(
+        overhead <= n * 8,
+        "{overhead} bytes of overhead for {n} messages"
+    );
     // Coalesced: one record carries them all.
-    assert_eq!(p.client_wire.len(), n * 34 + record::HEADER_LEN + record::TRAILER_LEN);
+    assert_eq!(
+        p.client_wire.len(),
+        n * 34 + record::HEADER_LEN + record::TRAILER_LEN
+    );
 }
