@@ -64,6 +64,8 @@ impl Hub {
         h.conns.remove(&key);
         h.stalled.remove(&key);
         h.router.remove_connection(key);
+        // Removing a slow subscriber can free publishers held back by it.
+        process_actions(&mut h);
     }
 
     /// Applies a connection's pub/sub events. Everything happens under the hub's
@@ -125,40 +127,47 @@ impl Hub {
                 }
             }
         }
-        while let Some(a) = h.router.poll_action() {
-            match a {
-                RouterAction::Ready { conn } => {
-                    let Some(c) = h.conns.get(&conn).cloned() else {
-                        continue;
-                    };
-                    let mut st = lock(&c);
-                    while let Some(d) = h.router.poll_delivery(conn) {
-                        st.deliver_or_park(d.sub_id, d.topic, d.payload);
-                    }
+        process_actions(&mut h);
+    }
+}
+
+/// Carries out what the router asks for, under the hub's lock (connection locks
+/// nested inside): deliveries, slow-consumer closes, drop reports, and resuming
+/// publishers held back by the wait policy.
+fn process_actions(h: &mut HubState) {
+    while let Some(a) = h.router.poll_action() {
+        match a {
+            RouterAction::Ready { conn } => {
+                let Some(c) = h.conns.get(&conn).cloned() else {
+                    continue;
+                };
+                let mut st = lock(&c);
+                while let Some(d) = h.router.poll_delivery(conn) {
+                    st.deliver_or_park(d.sub_id, d.topic, d.payload);
+                }
+                st.wake_driver();
+            }
+            RouterAction::Disconnect { conn, .. } => {
+                if let Some(c) = h.conns.get(&conn) {
+                    close(c, ErrorCode::SLOW_CONSUMER, "slow consumer");
+                }
+            }
+            RouterAction::Dropped {
+                conn,
+                sub_id,
+                total,
+            } => {
+                if let Some(c) = h.conns.get(&conn) {
+                    let mut st = lock(c);
+                    let _ = st.conn.report_dropped(sub_id, total);
                     st.wake_driver();
                 }
-                RouterAction::Disconnect { conn, .. } => {
-                    if let Some(c) = h.conns.get(&conn) {
-                        close(c, ErrorCode::SLOW_CONSUMER, "slow consumer");
-                    }
-                }
-                RouterAction::Dropped {
-                    conn,
-                    sub_id,
-                    total,
-                } => {
-                    if let Some(c) = h.conns.get(&conn) {
-                        let mut st = lock(c);
-                        let _ = st.conn.report_dropped(sub_id, total);
-                        st.wake_driver();
-                    }
-                }
-                RouterAction::Unblocked => {
-                    let stalled: Vec<u64> = h.stalled.drain().collect();
-                    for k in stalled {
-                        if let Some(c) = h.conns.get(&k) {
-                            Driver::unstall(c);
-                        }
+            }
+            RouterAction::Unblocked => {
+                let stalled: Vec<u64> = h.stalled.drain().collect();
+                for k in stalled {
+                    if let Some(c) = h.conns.get(&k) {
+                        Driver::unstall(c);
                     }
                 }
             }

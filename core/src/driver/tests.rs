@@ -294,3 +294,50 @@ impl Handle {
         lock(&self.shared).closed.is_some()
     }
 }
+
+#[test]
+fn publisher_resumes_when_the_blocking_subscriber_leaves() {
+    let hub = Hub::new(crate::router::RouterConfig {
+        max_queue_per_sub: 1,
+        ..Default::default()
+    });
+    let slow = Config {
+        subscription_credit: 1,
+        ..Config::default()
+    };
+    let (cd1, c1) = connect(Role::Client, Config::default(), 1);
+    let (mut sd1, s1) = connect(Role::Server, Config::default(), 2);
+    let (cd2, c2) = connect(Role::Client, slow, 3);
+    let (mut sd2, _s2) = connect(Role::Server, Config::default(), 4);
+    hub.attach(&mut sd1);
+    hub.attach(&mut sd2);
+    let mut net = Net {
+        drivers: vec![cd1, sd1, cd2, sd2],
+        links: vec![
+            (0, 1, Vec::new(), Vec::new()),
+            (2, 3, Vec::new(), Vec::new()),
+        ],
+    };
+    net.run(c1.connected()).unwrap();
+    net.run(c2.connected()).unwrap();
+    // A subscriber that never reads: one delivery in credit, one queued, then full.
+    let _sub = c2.subscribe("t", None, OverflowPolicy::Wait).unwrap();
+    net.pump();
+    for i in 0..3u8 {
+        net.run(c1.publish("t", &[i])).unwrap();
+    }
+    // The third publish stalls the publisher's connection: what comes after waits.
+    net.pump();
+    c1.try_send(b"after").unwrap();
+    net.pump();
+    assert!(
+        poll_once(&mut s1.next_message()).is_pending(),
+        "the publisher's connection is held back"
+    );
+    // The subscriber's connection goes away: the hub must resume the publisher.
+    net.links.truncate(1);
+    drop(net.drivers.pop());
+    net.pump();
+    let m = net.run(s1.next_message()).unwrap();
+    assert_eq!(&m[..], b"after");
+}
