@@ -57,7 +57,9 @@ usage: weft-benches [--quick] [--smoke] [--json PATH] [--list] [FILTER...]
                (names: limit/memcpy, limit/crc32c-hw, limit/crc32c-portable,
                 w0/<64B|1KiB|64KiB|1MiB>/crc=<on|off>,
                 w1/msg-1MiB/<rt>, w1/stream-64KiB/<rt>, w2/pingpong-64B/<rt>,
-                w3/pipelined-64B/<rt> with rt in tokio|smol|mio|uring)
+                w3/pipelined-64B/<rt> with rt in tokio|smol|mio|uring,
+                w4/streams-<1|100>-<64B|64KiB>/<rt|yamux>,
+                w5/pubsub-<1to1|1to100>-64B/<rt>)
 ";
 
 /// Parses the arguments (without the program name).
@@ -165,8 +167,13 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         .into_iter()
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
+    // W4 (streams) and W5 (pub/sub), after W1-W3.
+    let w45_specs: Vec<_> = net::w45::catalog()
+        .into_iter()
+        .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
+        .collect();
     write!(out, "{}{}", header(opts), base.header())?;
-    if specs.is_empty() && base.is_empty() && net_specs.is_empty() {
+    if specs.is_empty() && base.is_empty() && net_specs.is_empty() && w45_specs.is_empty() {
         writeln!(out, "no benchmark matches the filter")?;
         return Ok(Vec::new());
     }
@@ -175,6 +182,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     let mut benches: Vec<_> = specs.iter().map(w0::Spec::build).collect();
     benches.extend(base.build());
     benches.extend(net_specs.iter().map(net::Spec::build));
+    benches.extend(w45_specs.iter().map(net::w45::Spec::build));
     let total = benches.len();
     let mut done = 0;
     let passes = opts.method.passes;
@@ -193,6 +201,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     let mut rows = report::rows(&specs, &measured);
     rows.extend(base.rows(&measured));
     rows.extend(net::rows(&net_specs, &measured));
+    rows.extend(net::w45::rows(&w45_specs, &measured));
     report::fill_ratios(&mut rows);
     write!(out, "{}", report::table(&rows))?;
     writeln!(

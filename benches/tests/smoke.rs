@@ -55,6 +55,17 @@ fn smoke_run_has_every_row_and_valid_json() {
             ));
         }
     }
+    // W4 (streams, with its yamux baseline) and W5 (pub/sub).
+    for spec in net::w45::catalog() {
+        for (metric, unit) in spec.metrics() {
+            expected.push((
+                spec.workload.clone(),
+                spec.system.clone(),
+                Some(metric),
+                unit,
+            ));
+        }
+    }
     // And every same-run baseline of W1-W3.
     for spec in baselines::catalog() {
         for (metric, unit) in spec.metrics() {
@@ -112,10 +123,19 @@ fn smoke_run_has_every_row_and_valid_json() {
         "{}",
         off.ratio
     );
+    // W4's Weft rows are compared with the yamux row of the same stream count.
+    for r in rows
+        .iter()
+        .filter(|r| r.workload.starts_with("W4") && r.system.starts_with("weft-"))
+    {
+        assert!(r.ratio.ends_with("x yamux (best baseline)"), "{r:?}");
+    }
     // Baseline rows of one workload (and metric) find their limit row.
     for r in rows
         .iter()
         .filter(|r| r.system.starts_with("yamux") || r.system.starts_with("tokio-"))
+        .filter(|r| !r.workload.starts_with("W4"))
+    // W4's yamux rows have no limit
     {
         let l = weft_benches::report::limit_for(&rows, r).expect("limit row");
         assert_eq!((l.system.as_str(), l.ratio.as_str()), ("std-tcp", LIMIT));
@@ -127,7 +147,8 @@ fn smoke_run_has_every_row_and_valid_json() {
         "pass",
         "window",
         "W1-W3",
-        "W4-W7",
+        "W4-W5",
+        "W6-W7",
         "no CPU pinning",
         "pinning: ",
     ] {

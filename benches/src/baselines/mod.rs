@@ -27,6 +27,8 @@
 mod std_tcp;
 mod tokio_tcp;
 mod yamux_tcp;
+// W4's yamux baseline, driven by `net::w45`.
+pub(crate) mod yamux_w4;
 
 use crate::measure::{Bench, Measured, Spread};
 use crate::report::{Row, LIMIT, UNIT_GBPS, UNIT_MSGS, UNIT_US};

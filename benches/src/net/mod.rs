@@ -36,6 +36,8 @@
 
 mod apps;
 mod rt;
+// W4 (streams) and W5 (pub/sub).
+pub mod w45;
 
 use crate::measure::{Bench, Measured, Method, Spread, Work};
 use crate::report::{Row, UNIT_GBPS, UNIT_MSGS};
@@ -247,7 +249,8 @@ pub fn header() -> String {
         }
     }
     s += "ratio: none yet for W1-W3 (same-run baselines come later).\n";
-    s += "not here yet: socket workloads W4-W7.\n";
+    s += &w45::header();
+    s += "not here yet: socket workloads W6-W7.\n";
     s
 }
 
