@@ -363,9 +363,7 @@ impl W67Bench {
                     (false, false) => allocs::Subject::CoreOneWay(Box::new(
                         crate::w0::CoreOneWay::new(spec.name.clone(), 64, true),
                     )),
-                    (true, false) => {
-                        allocs::Subject::CorePingPong(Box::new(allocs::CorePingPong::new()))
-                    }
+                    (true, false) => allocs::Subject::CorePingPong(Box::default()),
                     (_, true) => allocs::Subject::Tokio(
                         allocs::TokioPair::new(pingpong).map_err(|e| e.to_string())?,
                     ),
