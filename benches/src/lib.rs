@@ -16,6 +16,7 @@ pub mod measure;
 pub mod net;
 pub mod report;
 pub mod w0;
+pub mod w67;
 
 use measure::Method;
 use report::Row;
@@ -59,7 +60,9 @@ usage: weft-benches [--quick] [--smoke] [--json PATH] [--list] [FILTER...]
                 w1/msg-1MiB/<rt>, w1/stream-64KiB/<rt>, w2/pingpong-64B/<rt>,
                 w3/pipelined-64B/<rt> with rt in tokio|smol|mio|uring,
                 w4/streams-<1|100>-<64B|64KiB>/<rt|yamux>,
-                w5/pubsub-<1to1|1to100>-64B/<rt>)
+                w5/pubsub-<1to1|1to100>-64B/<rt>,
+                w6/clients-<1000|10000>/<rt>, w7/rss-per-idle-conn/<rt>,
+                w7/allocs-per-msg-<w3|w2>/<core|tokio>)
 ";
 
 /// Parses the arguments (without the program name).
@@ -147,6 +150,7 @@ pub fn header(opts: &Options) -> String {
         w0::TRANSMIT_BUF >> 10
     );
     s += &net::header(); // socket workloads W1-W3
+    s += &w67::header(&opts.method); // W6 many clients, W7 memory
     if !opts.filters.is_empty() {
         s += &format!("filter: {}\n", opts.filters.join(" "));
     }
@@ -172,8 +176,18 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         .into_iter()
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
+    // W6 (many clients) and W7 (memory).
+    let w67_specs: Vec<_> = w67::catalog(&opts.method)
+        .into_iter()
+        .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
+        .collect();
     write!(out, "{}{}", header(opts), base.header())?;
-    if specs.is_empty() && base.is_empty() && net_specs.is_empty() && w45_specs.is_empty() {
+    if specs.is_empty()
+        && base.is_empty()
+        && net_specs.is_empty()
+        && w45_specs.is_empty()
+        && w67_specs.is_empty()
+    {
         writeln!(out, "no benchmark matches the filter")?;
         return Ok(Vec::new());
     }
@@ -183,6 +197,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     benches.extend(base.build());
     benches.extend(net_specs.iter().map(net::Spec::build));
     benches.extend(w45_specs.iter().map(net::w45::Spec::build));
+    benches.extend(w67_specs.iter().map(w67::Spec::build));
     let total = benches.len();
     let mut done = 0;
     let passes = opts.method.passes;
@@ -202,6 +217,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     rows.extend(base.rows(&measured));
     rows.extend(net::rows(&net_specs, &measured));
     rows.extend(net::w45::rows(&w45_specs, &measured));
+    rows.extend(w67::rows(&w67_specs, &measured));
     report::fill_ratios(&mut rows);
     write!(out, "{}", report::table(&rows))?;
     writeln!(

@@ -6,6 +6,17 @@ use std::process::ExitCode;
 use weft_benches::{parse_args, run, Command, USAGE};
 
 fn main() -> ExitCode {
+    // Hidden subcommand: a child side of W6/W7 (many connections in a process of its own).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(weft_benches::w67::fleet::CHILD_ARG) {
+        return match weft_benches::w67::fleet::child(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weft-benches child: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match parse_args(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             print!("{USAGE}");

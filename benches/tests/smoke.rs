@@ -77,7 +77,42 @@ fn smoke_run_has_every_row_and_valid_json() {
             ));
         }
     }
-    assert_eq!(rows.len(), expected.len(), "{text}");
+    // W6 / W7 rows (checked below: W7 figures may be 0, the allocation target).
+    let w67_specs = weft_benches::w67::catalog(&Method::SMOKE);
+    assert!(
+        w67_specs.len() >= 3 * 2 + 3 + 4,
+        "tokio, smol and mio at least"
+    );
+    let mut w67_expected = Vec::new();
+    for spec in &w67_specs {
+        for &(metric, unit) in spec.kind.metrics() {
+            w67_expected.push((spec.workload.clone(), spec.system.clone(), metric, unit));
+        }
+    }
+    assert_eq!(rows.len(), expected.len() + w67_expected.len(), "{text}");
+    for (workload, system, metric, unit) in &w67_expected {
+        let r = rows
+            .iter()
+            .find(|r| &r.workload == workload && &r.system == system && r.metric == *metric)
+            .unwrap_or_else(|| panic!("missing row {workload} / {system} / {metric}\n{text}"));
+        assert_eq!(r.unit, *unit);
+        for v in [r.value, r.min, r.max] {
+            let ok = match *unit {
+                weft_benches::w67::UNIT_ALLOCS | weft_benches::w67::UNIT_KIB => v >= 0.0,
+                _ => v > 0.0,
+            };
+            assert!(v.is_finite() && ok, "{workload} / {system}: {v}\n{text}");
+        }
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(workload.as_str()) && l.contains(system.as_str())),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("smoke mode - W6 and W7 RSS use 50 connections"),
+        "{text}"
+    );
     for (workload, system, metric, unit) in &expected {
         let r = rows
             .iter()
@@ -148,7 +183,8 @@ fn smoke_run_has_every_row_and_valid_json() {
         "window",
         "W1-W3",
         "W4-W5",
-        "W6-W7",
+        "W6:",
+        "W7:",
         "no CPU pinning",
         "pinning: ",
     ] {

@@ -250,7 +250,6 @@ pub fn header() -> String {
     }
     s += "ratio: none yet for W1-W3 (same-run baselines come later).\n";
     s += &w45::header();
-    s += "not here yet: socket workloads W6-W7.\n";
     s
 }
 
