@@ -248,7 +248,7 @@ pub fn header() -> String {
             s += &format!("left out: weft-{} ({e}).\n", rt.name());
         }
     }
-    s += "ratio: none yet for W1-W3 (same-run baselines come later).\n";
+    s += "ratio: Weft rows against the std-tcp limit and the best same-run baseline of the workload.\n";
     s += &w45::header();
     s
 }
