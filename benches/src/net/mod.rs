@@ -318,8 +318,8 @@ const STALL: Duration = Duration::from_secs(30);
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
 /// One pass's server and load-generator threads.
-struct Pass {
-    ctl: Arc<Ctl>,
+pub(crate) struct Pass {
+    pub(crate) ctl: Arc<Ctl>,
     /// One message per thread, sent when it ends (however it ends).
     done: mpsc::Receiver<()>,
     threads: Vec<JoinHandle<()>>,
@@ -341,77 +341,104 @@ impl Drop for Guard {
     }
 }
 
-fn pin(core: Option<CoreId>) {
+pub(crate) fn pin(core: Option<CoreId>) {
     if let Some(c) = core {
         // Best effort: an unpinned thread still measures correctly.
         let _ = core_affinity::set_for_current(c);
     }
 }
 
+/// Spawns one pinned thread that runs `body` and reports how it ended.
+fn spawn_pinned<F>(
+    name: &str,
+    what: &'static str,
+    cpu: Option<CoreId>,
+    guard: Guard,
+    body: F,
+) -> JoinHandle<()>
+where
+    F: FnOnce(Arc<Ctl>) -> std::io::Result<()> + Send + 'static,
+{
+    let c = guard.ctl.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _guard = guard;
+            pin(cpu);
+            if let Err(e) = body(c.clone()) {
+                c.fail(format!("{what}: {e}"));
+            }
+        })
+        .expect("start a benchmark thread")
+}
+
 impl Pass {
     /// Starts the server, then the client, and returns once the handshake is done.
     fn start(spec: &Spec) -> Pass {
+        let (rt, kind) = (spec.runtime, spec.kind);
+        Pass::launch(
+            &spec.name,
+            move |c, addr| rt::server(rt, kind, c, addr),
+            move |c, addr, ready| rt::client(rt, kind, c, addr, ready),
+            apps::SETUP_WAIT,
+        )
+    }
+
+    /// Starts `server` on the server CPU, waits (bounded) for its address, starts
+    /// `client` on the load CPU and waits up to `ready_wait` for it to be ready.
+    /// Panics with the recorded failure if either does not get there.
+    pub(crate) fn launch<S, C>(name: &str, server: S, client: C, ready_wait: Duration) -> Pass
+    where
+        S: FnOnce(Arc<Ctl>, mpsc::SyncSender<SocketAddr>) -> std::io::Result<()> + Send + 'static,
+        C: FnOnce(Arc<Ctl>, SocketAddr, mpsc::SyncSender<()>) -> std::io::Result<()>
+            + Send
+            + 'static,
+    {
         let ctl = Arc::new(Ctl::default());
         let (done_tx, done) = mpsc::channel();
         let (server_cpu, load_cpu) = match pinning() {
             Some((s, l)) => (Some(s), Some(l)),
             None => (None, None),
         };
-        let (rt, kind) = (spec.runtime, spec.kind);
-        let mut threads = Vec::new();
-        let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
-        let guard = Guard {
+        let guard = |what| Guard {
             done: done_tx.clone(),
             ctl: ctl.clone(),
-            what: "server",
+            what,
         };
-        let c = ctl.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("weft-bench-server".into())
-                .spawn(move || {
-                    let _guard = guard;
-                    pin(server_cpu);
-                    if let Err(e) = rt::server(rt, kind, c.clone(), addr_tx) {
-                        c.fail(format!("server: {e}"));
-                    }
-                })
-                .expect("start the server thread"),
-        );
         let fail = |what: &str| -> ! {
+            ctl.stop.store(true, Ordering::SeqCst);
             panic!(
-                "{}: {what}: {}",
-                spec.name,
+                "{name}: {what}: {}",
                 ctl.failure().unwrap_or_else(|| "no error reported".into())
             )
         };
+        let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
+        let mut threads = vec![spawn_pinned(
+            "weft-bench-server",
+            "server",
+            server_cpu,
+            guard("server"),
+            move |c| server(c, addr_tx),
+        )];
         let Ok(addr) = addr_rx.recv_timeout(apps::SETUP_WAIT) else {
             fail("the server did not start")
         };
         let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
-        let guard = Guard {
-            done: done_tx,
-            ctl: ctl.clone(),
-            what: "client",
-        };
-        let c = ctl.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("weft-bench-load".into())
-                .spawn(move || {
-                    let _guard = guard;
-                    pin(load_cpu);
-                    if let Err(e) = rt::client(rt, kind, c.clone(), addr, ready_tx) {
-                        c.fail(format!("client: {e}"));
-                    }
-                })
-                .expect("start the load-generator thread"),
-        );
-        if ready_rx.recv_timeout(apps::SETUP_WAIT).is_err() {
-            ctl.stop.store(true, Ordering::SeqCst);
-            fail("the client did not connect");
+        threads.push(spawn_pinned(
+            "weft-bench-load",
+            "client",
+            load_cpu,
+            guard("client"),
+            move |c| client(c, addr, ready_tx),
+        ));
+        if ready_rx.recv_timeout(ready_wait).is_err() {
+            fail("the client did not get ready");
         }
-        Pass { ctl, done, threads }
+        Pass {
+            ctl: ctl.clone(),
+            done,
+            threads,
+        }
     }
 
     fn counts(&self) -> Work {
@@ -422,7 +449,7 @@ impl Pass {
     }
 
     /// Waits (bounded) for both threads to end and joins them.
-    fn reap(self, name: &str) {
+    pub(crate) fn reap(self, name: &str) {
         let deadline = Instant::now() + REAP_WAIT;
         for _ in 0..self.threads.len() {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -23,7 +23,7 @@
 //! smol) or on one event loop (mio, io_uring).
 
 use super::apps::{bounded, other, Ctl, CLOSE_WAIT, MAX_LOAD, SETUP_WAIT};
-use super::{pin, pinning, Guard, Runtime, REAP_WAIT};
+use super::Runtime;
 use crate::measure::{Bench, Measured, Spread, Work};
 use crate::report::{Row, UNIT_GBPS, UNIT_MSGS};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -34,7 +34,6 @@ use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::task::Poll;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use weft_core::config::OverflowPolicy;
 use weft_core::driver::{Handle, WeftStream};
@@ -271,94 +270,24 @@ pub fn rows(specs: &[Spec], measured: &[Measured]) -> Vec<Row> {
 }
 
 /// One pass's threads.
-struct Live {
-    ctl: Arc<Ctl>,
-    done: mpsc::Receiver<()>,
-    threads: Vec<JoinHandle<()>>,
+/// A running pass: the shared server/load-generator pair of W1-W3.
+type Live = super::Pass;
+
+/// Starts W4/W5's server and load generator for `spec`.
+fn start(spec: &Spec) -> Live {
+    let (sys, kind) = (spec.sys, spec.kind);
+    super::Pass::launch(
+        &spec.name,
+        move |c, addr| server(sys, kind, c, addr),
+        move |c, addr, ready| client(sys, kind, c, addr, ready),
+        SETUP_WAIT * 2,
+    )
 }
 
-impl Live {
-    fn start(spec: &Spec) -> Live {
-        let ctl = Arc::new(Ctl::default());
-        let (done_tx, done) = mpsc::channel();
-        let (server_cpu, load_cpu) = match pinning() {
-            Some((s, l)) => (Some(s), Some(l)),
-            None => (None, None),
-        };
-        let (sys, kind) = (spec.sys, spec.kind);
-        let mut threads = Vec::new();
-        let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
-        let guard = Guard {
-            done: done_tx.clone(),
-            ctl: ctl.clone(),
-            what: "server",
-        };
-        let c = ctl.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("weft-bench-server".into())
-                .spawn(move || {
-                    let _guard = guard;
-                    pin(server_cpu);
-                    if let Err(e) = server(sys, kind, c.clone(), addr_tx) {
-                        c.fail(format!("server: {e}"));
-                    }
-                })
-                .expect("start the server thread"),
-        );
-        let fail = |what: &str, ctl: &Ctl| -> ! {
-            ctl.stop.store(true, Ordering::SeqCst);
-            panic!(
-                "{}: {what}: {}",
-                spec.name,
-                ctl.failure().unwrap_or_else(|| "no error reported".into())
-            )
-        };
-        let Ok(addr) = addr_rx.recv_timeout(SETUP_WAIT) else {
-            fail("the server did not start", &ctl)
-        };
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
-        let guard = Guard {
-            done: done_tx,
-            ctl: ctl.clone(),
-            what: "client",
-        };
-        let c = ctl.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("weft-bench-load".into())
-                .spawn(move || {
-                    let _guard = guard;
-                    pin(load_cpu);
-                    if let Err(e) = client(sys, kind, c.clone(), addr, ready_tx) {
-                        c.fail(format!("client: {e}"));
-                    }
-                })
-                .expect("start the load-generator thread"),
-        );
-        if ready_rx.recv_timeout(SETUP_WAIT * 2).is_err() {
-            fail("the client did not get ready", &ctl);
-        }
-        Live { ctl, done, threads }
-    }
-
-    /// Stops the load and waits (bounded) for both threads to end.
-    fn stop(self, name: &str) {
-        self.ctl.stop.store(true, Ordering::SeqCst);
-        let deadline = Instant::now() + REAP_WAIT;
-        for _ in 0..self.threads.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if self.done.recv_timeout(left).is_err() {
-                eprintln!(
-                    "weft-benches: {name}: a pass did not wind down in {REAP_WAIT:?}; its threads are left behind"
-                );
-                return;
-            }
-        }
-        for t in self.threads {
-            let _ = t.join();
-        }
-    }
+/// Stops the load and waits (bounded) for both threads to end.
+fn stop(live: Live, name: &str) {
+    live.ctl.stop.store(true, Ordering::SeqCst);
+    live.reap(name);
 }
 
 /// A W4 / W5 benchmark as the harness drives it.
@@ -376,7 +305,7 @@ impl Bench for W45Bench {
 
     fn setup(&mut self) {
         self.teardown();
-        let live = Live::start(&self.spec);
+        let live = start(&self.spec);
         self.seen = live.ctl.bytes.load(Ordering::SeqCst);
         self.live = Some(live);
     }
@@ -402,7 +331,7 @@ impl Bench for W45Bench {
 
     fn teardown(&mut self) {
         if let Some(live) = self.live.take() {
-            live.stop(&self.spec.name);
+            stop(live, &self.spec.name);
         }
     }
 }
