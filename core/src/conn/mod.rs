@@ -7,6 +7,7 @@
 //! `types` (what the application sees).
 
 mod handshake;
+mod held;
 #[cfg(feature = "alloc")]
 mod reasm;
 mod recv;
@@ -49,12 +50,9 @@ pub mod capacity {
     pub const EVENTS: usize = 32;
 }
 
-/// A received frame: shared bytes with `alloc`, a span of the receive buffer without.
+use held::FrameRef;
 #[cfg(feature = "alloc")]
-type FrameRef = Bytes;
-/// A received frame: shared bytes with `alloc`, a span of the receive buffer without.
-#[cfg(not(feature = "alloc"))]
-type FrameRef = core::ops::Range<usize>;
+use held::Held;
 
 /// Events queued before input processing pauses until the application polls them.
 ///
@@ -216,6 +214,12 @@ pub struct Connection {
     /// Payload of the record being read.
     #[cfg(feature = "alloc")]
     record: Bytes,
+    /// Sequence number of `record` (counts records read).
+    #[cfg(feature = "alloc")]
+    record_seq: u64,
+    /// Records that queued events refer to.
+    #[cfg(feature = "alloc")]
+    held: Held,
     #[cfg(not(feature = "alloc"))]
     rx: heapless::Vec<u8, { capacity::RX }>,
     /// Payload of the record being read, as a span of `rx`.
@@ -338,6 +342,10 @@ impl Connection {
             rx: BytesMut::new(),
             #[cfg(feature = "alloc")]
             record: Bytes::new(),
+            #[cfg(feature = "alloc")]
+            record_seq: 0,
+            #[cfg(feature = "alloc")]
+            held: Held::default(),
             #[cfg(not(feature = "alloc"))]
             rx: heapless::Vec::new(),
             #[cfg(not(feature = "alloc"))]
@@ -589,7 +597,14 @@ impl Connection {
     /// The next event, if any. The data of the returned event stays readable with
     /// [`data`](Self::data) until the next call.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.current = None;
+        #[cfg(feature = "alloc")]
+        if let Some((_, r)) = self.current.take() {
+            self.held.release(r);
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            self.current = None;
+        }
         #[cfg(not(feature = "alloc"))]
         self.release_rx();
         if self.events.is_empty() && !matches!(self.phase, Phase::Closed | Phase::Failing) {
@@ -603,8 +618,11 @@ impl Connection {
                 self.delivery_consumed(sub_id);
             }
         }
-        if let (Some(b), Some(id)) = (bytes, ev.data_id()) {
-            self.current = Some((id, b));
+        match (bytes, ev.data_id()) {
+            (Some(b), Some(id)) => self.current = Some((id, b)),
+            #[cfg(feature = "alloc")]
+            (Some(b), None) => self.held.release(b),
+            _ => {}
         }
         Some(ev)
     }
@@ -771,8 +789,9 @@ impl Connection {
     #[cfg(feature = "alloc")]
     pub fn take_payload(&self, id: DataId) -> Option<Bytes> {
         let d = self.data(id)?;
-        let (_, bytes) = self.current.as_ref()?;
-        Some(bytes.slice_ref(d.payload))
+        let (_, r) = self.current.as_ref()?;
+        let (_, shared) = self.held.get(r)?;
+        Some(shared.slice_ref(d.payload))
     }
 
     // ----- helpers shared by the sub-modules -----
@@ -793,7 +812,7 @@ impl Connection {
     fn frame_bytes<'a>(&'a self, fr: &'a FrameRef) -> &'a [u8] {
         #[cfg(feature = "alloc")]
         {
-            fr
+            self.held.get(fr).map_or(&[], |(f, _)| f)
         }
         #[cfg(not(feature = "alloc"))]
         {

@@ -2,7 +2,8 @@
 //! ([`Connection::on_frame`]).
 
 use super::handshake::Refusal;
-use super::{Connection, Event, FrameRef, Outcome, Phase, ServerSub, Side, EVENT_SOFT_CAP};
+use super::held::{FrameRef, Src};
+use super::{Connection, Event, Outcome, Phase, ServerSub, Side, EVENT_SOFT_CAP};
 use crate::config::{OverflowPolicy, Role};
 use crate::error::ErrorCode;
 #[cfg(feature = "alloc")]
@@ -34,7 +35,7 @@ impl Connection {
             }
             #[cfg(feature = "alloc")]
             if let Some(fb) = self.replay.pop_front() {
-                self.dispatch(now, fb);
+                self.dispatch(now, FrameRef::Own(fb));
                 continue;
             }
             if self.record_pos < self.record.len() {
@@ -68,10 +69,24 @@ impl Connection {
         }
     }
 
+    /// The bytes of an incoming frame (not yet referred to by an event).
+    fn incoming<'a>(&'a self, fb: &'a FrameRef) -> &'a [u8] {
+        #[cfg(feature = "alloc")]
+        match fb {
+            FrameRef::Rec { span, .. } => &self.record[span.start as usize..span.end as usize],
+            FrameRef::Own(b) => b,
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            &self.rx[fb.clone()]
+        }
+    }
+
     fn local_copy(&self, fb: &FrameRef) -> Local {
         #[cfg(feature = "alloc")]
-        {
-            fb.clone()
+        match fb {
+            FrameRef::Rec { span, .. } => self.record.slice(span.start as usize..span.end as usize),
+            FrameRef::Own(b) => b.clone(),
         }
         #[cfg(not(feature = "alloc"))]
         {
@@ -127,8 +142,13 @@ impl Connection {
                 let payload = info.payload_start..info.payload_start + info.payload_len;
                 #[cfg(feature = "alloc")]
                 {
-                    let rec = self.rx.split_to(info.total_len).freeze();
-                    self.record = rec.slice(payload);
+                    use bytes::Buf;
+                    let mut rec = self.rx.split_to(info.total_len).freeze();
+                    // Trimmed in place: no reference count changes hands.
+                    rec.truncate(payload.end);
+                    rec.advance(payload.start);
+                    self.record = rec;
+                    self.record_seq += 1;
                 }
                 #[cfg(not(feature = "alloc"))]
                 {
@@ -168,7 +188,11 @@ impl Connection {
             return self.fail(now, ErrorCode::PROTOCOL_ERROR, "frame crosses record");
         }
         #[cfg(feature = "alloc")]
-        let fb = self.record.slice(self.record_pos..self.record_pos + total);
+        let fb = FrameRef::Rec {
+            seq: self.record_seq,
+            // Records are far below 4 GiB (24-bit length field).
+            span: self.record_pos as u32..(self.record_pos + total) as u32,
+        };
         #[cfg(not(feature = "alloc"))]
         let fb = self.record.start + self.record_pos..self.record.start + self.record_pos + total;
         self.record_pos += total;
@@ -179,7 +203,7 @@ impl Connection {
     /// the client's pipelined frames until its proof, then normal dispatch.
     fn on_frame(&mut self, now: Instant, fb: FrameRef) {
         self.stats.frames_received += 1;
-        let t = self.frame_bytes(&fb)[0];
+        let t = self.incoming(&fb)[0];
         match self.phase {
             Phase::Handshake => self.on_handshake_frame(now, fb),
             Phase::AwaitAuth if t == frame::ty::AUTH || t == frame::ty::CLOSE => {
@@ -187,6 +211,7 @@ impl Connection {
             }
             #[cfg(feature = "alloc")]
             Phase::AwaitAuth => {
+                let fb = self.local_copy(&fb);
                 self.preauth_bytes += fb.len();
                 if self.preauth_bytes > self.config.max_preauth_bytes {
                     return self.fail(
@@ -274,30 +299,54 @@ impl Connection {
 
     /// Every frame's handler once the handshake is done.
     fn dispatch(&mut self, now: Instant, fb: FrameRef) {
-        // With alloc the handle itself is parsed (no extra reference count); without,
-        // the frame is copied out of the receive buffer the handlers mutate around.
+        // With alloc the record is moved out while its frame is handled (no reference
+        // count changes hands) and put back after; without, the frame is copied out
+        // of the receive buffer the handlers mutate around.
         #[cfg(feature = "alloc")]
-        let local = fb;
-        #[cfg(not(feature = "alloc"))]
-        let local = self.local_copy(&fb);
-        let (t, _, hdr) = match frame::decode_header(&local) {
-            Ok(h) => h,
-            Err(_) => return self.fail(now, ErrorCode::PROTOCOL_ERROR, "bad frame"),
-        };
-        let f = match Frame::decode(t, &local[hdr..]) {
-            Ok(f) => f,
-            Err(code) => return self.fail(now, code, "bad frame"),
+        let (bytes, span, seq) = match fb {
+            FrameRef::Rec { seq, span } => (
+                core::mem::take(&mut self.record),
+                span.start as usize..span.end as usize,
+                Some(seq),
+            ),
+            FrameRef::Own(b) => {
+                let n = b.len();
+                (b, 0..n, None)
+            }
         };
         #[cfg(feature = "alloc")]
-        let fb = &local;
+        let local = &bytes[span.clone()];
         #[cfg(not(feature = "alloc"))]
-        let fb = &fb;
-        if let Err((code, reason)) = self.handle(now, fb, f) {
+        let copy = self.local_copy(&fb);
+        #[cfg(not(feature = "alloc"))]
+        let local = &copy[..];
+        let r = match frame::decode_header(local) {
+            Err(_) => Err((ErrorCode::PROTOCOL_ERROR, "bad frame")),
+            Ok((t, _, hdr)) => match Frame::decode(t, &local[hdr..]) {
+                Err(code) => Err((code, "bad frame")),
+                Ok(f) => {
+                    #[cfg(feature = "alloc")]
+                    let src = Src {
+                        bytes: &bytes,
+                        span,
+                        seq,
+                    };
+                    #[cfg(not(feature = "alloc"))]
+                    let src = Src { span: &fb };
+                    self.handle(now, &src, f)
+                }
+            },
+        };
+        #[cfg(feature = "alloc")]
+        if seq.is_some() {
+            self.record = bytes;
+        }
+        if let Err((code, reason)) = r {
             self.fail(now, code, reason);
         }
     }
 
-    fn handle(&mut self, now: Instant, fb: &FrameRef, f: Frame<'_>) -> Result<(), Refusal> {
+    fn handle(&mut self, now: Instant, fb: &Src<'_>, f: Frame<'_>) -> Result<(), Refusal> {
         let client = self.role == Role::Client;
         let pe = (ErrorCode::PROTOCOL_ERROR, "unexpected frame");
         match f {
@@ -334,7 +383,7 @@ impl Connection {
                 }
                 self.stats.messages_received += 1;
                 let data = self.new_data_id();
-                self.push_event(Event::Message { data }, Some(fb.clone()));
+                self.push_frame_event(Event::Message { data }, fb);
             }
             Frame::Request { id, timeout_ms, .. } => {
                 self.stats.messages_received += 1;
@@ -360,7 +409,7 @@ impl Connection {
                 // The limit check above keeps a fixed-capacity table within bounds.
                 let _ = self.in_reqs.insert(id, deadline);
                 let data = self.new_data_id();
-                self.push_event(Event::Request { id, deadline, data }, Some(fb.clone()));
+                self.push_frame_event(Event::Request { id, deadline, data }, fb);
             }
             Frame::Response { id, status, .. } => {
                 self.stats.messages_received += 1;
@@ -381,13 +430,13 @@ impl Connection {
                     Status::Cancelled => Outcome::Cancelled,
                 };
                 let data = self.new_data_id();
-                self.push_event(
+                self.push_frame_event(
                     Event::Response {
                         id,
                         outcome,
                         data: Some(data),
                     },
-                    Some(fb.clone()),
+                    fb,
                 );
             }
             Frame::Cancel { id } => {
@@ -426,14 +475,14 @@ impl Connection {
                 let credit = u32::try_from(credit).unwrap_or(u32::MAX);
                 let _ = self.server_subs.insert(sub_id, ServerSub { credit });
                 let data = self.new_data_id();
-                self.push_event(
+                self.push_frame_event(
                     Event::Subscribed {
                         sub_id,
                         policy,
                         credit,
                         data,
                     },
-                    Some(fb.clone()),
+                    fb,
                 );
             }
             Frame::Unsubscribe { sub_id } => {
@@ -475,7 +524,7 @@ impl Connection {
                 }
                 self.stats.messages_received += 1;
                 let data = self.new_data_id();
-                self.push_event(Event::Published { data }, Some(fb.clone()));
+                self.push_frame_event(Event::Published { data }, fb);
             }
             Frame::Deliver { sub_id, .. } => {
                 if !client || !self.cap(CAP_PUBSUB) {
@@ -496,7 +545,7 @@ impl Connection {
                 }
                 s.credit -= 1;
                 let data = self.new_data_id();
-                self.push_event(Event::Delivery { sub_id, data }, Some(fb.clone()));
+                self.push_frame_event(Event::Delivery { sub_id, data }, fb);
             }
             Frame::SubDropped { sub_id, total } => {
                 if !client || !self.cap(CAP_PUBSUB) {
@@ -525,7 +574,7 @@ impl Connection {
                 // Zero-copy only when the data is a good part of its record: a slice
                 // keeps the whole record alive, so tiny slices of big records would
                 // let a peer pin far more memory than its window allows.
-                let payload = if data.len() * 4 >= self.record.len() {
+                let payload = if data.len() * 4 >= fb.record_len() {
                     fb.slice_ref(data)
                 } else {
                     bytes::Bytes::copy_from_slice(data)
@@ -565,7 +614,7 @@ impl Connection {
                     // The inner frame is one of the fragmentable kinds, never a
                     // FRAGMENT, so this recursion is one level deep.
                     self.stats.frames_received += 1;
-                    self.dispatch(now, inner);
+                    self.dispatch(now, FrameRef::Own(inner));
                 }
             }
             #[cfg(not(feature = "alloc"))]
@@ -606,6 +655,15 @@ impl Connection {
             };
             self.push_event(ev, None);
         }
+    }
+
+    /// Queues an event whose data is the frame `fb`.
+    fn push_frame_event(&mut self, ev: Event, fb: &Src<'_>) {
+        #[cfg(feature = "alloc")]
+        let r = self.held.refer(fb);
+        #[cfg(not(feature = "alloc"))]
+        let r = fb.span.clone();
+        self.push_event(ev, Some(r));
     }
 
     fn rtt_sample(&mut self, sample: Duration) {

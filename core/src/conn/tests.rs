@@ -691,6 +691,30 @@ fn messages_in_priority_order() {
 
 #[cfg(feature = "alloc")]
 #[test]
+fn received_records_are_held_only_while_events_refer_to_them() {
+    let mut p = Pair::connected();
+    for i in 0..100u8 {
+        p.client.send_message(&[i; 10], Priority::Normal).unwrap();
+    }
+    let n = p.client.poll_transmit(p.now, &mut p.buf);
+    assert_eq!(p.server.handle_input(p.now, &p.buf[..n]), n);
+    assert!(p.server.held.len() >= 1, "queued events pin their record");
+    let mut kept = Vec::new();
+    while let Some(ev) = p.server.poll_event() {
+        if let Event::Message { data } = ev {
+            kept.push(p.server.take_payload(data).unwrap());
+        }
+    }
+    assert_eq!(p.server.held.len(), 0, "no event left, no record held");
+    // Payloads taken as shared bytes outlive the connection's hold on the record.
+    assert_eq!(kept.len(), 100);
+    for (i, b) in kept.iter().enumerate() {
+        assert_eq!(&b[..], &[i as u8; 10]);
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[test]
 fn sixteen_mib_message_interleaves_with_small_ones() {
     let mut p = Pair::connected();
     let big: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
