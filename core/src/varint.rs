@@ -38,7 +38,14 @@ pub fn encode(v: u64, out: &mut [u8]) -> Option<usize> {
 }
 
 /// Reads a varint from the start of `input`, returning the value and its length.
+#[inline]
 pub fn decode(input: &[u8]) -> Result<(u64, usize), VarintError> {
+    // One byte is the common case (lengths under 128).
+    if let Some(&b) = input.first() {
+        if b < 0x80 {
+            return Ok((u64::from(b), 1));
+        }
+    }
     let mut v: u64 = 0;
     for (i, &b) in input.iter().enumerate().take(MAX_LEN) {
         let group = u64::from(b & 0x7f);

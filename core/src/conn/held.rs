@@ -97,8 +97,14 @@ impl Held {
         let FrameRef::Rec { seq, .. } = r else {
             return;
         };
-        if let Some(e) = self.records.iter_mut().find(|e| e.0 == seq) {
-            e.2 = e.2.saturating_sub(1);
+        // Events are consumed in order, so it is almost always the oldest record.
+        match self.records.front_mut() {
+            Some(e) if e.0 == seq => e.2 = e.2.saturating_sub(1),
+            _ => {
+                if let Some(e) = self.records.iter_mut().find(|e| e.0 == seq) {
+                    e.2 = e.2.saturating_sub(1);
+                }
+            }
         }
         while self.records.front().is_some_and(|e| e.2 == 0) {
             self.records.pop_front();
@@ -110,7 +116,10 @@ impl Held {
         match r {
             FrameRef::Own(b) => Some((b, b)),
             FrameRef::Rec { seq, span } => {
-                let (_, b, _) = self.records.iter().find(|e| e.0 == *seq)?;
+                let (_, b, _) = match self.records.front() {
+                    Some(e) if e.0 == *seq => e,
+                    _ => self.records.iter().find(|e| e.0 == *seq)?,
+                };
                 let span = span.start as usize..span.end as usize;
                 Some((b.get(span)?, b))
             }

@@ -743,6 +743,13 @@ impl Connection {
         }
         let bytes = self.frame_bytes(fr);
         let (t, _, hdr) = frame::decode_header(bytes).ok()?;
+        if t == frame::ty::MESSAGE {
+            return Some(Data {
+                subject: &[],
+                payload: &bytes[hdr..],
+                text: "",
+            });
+        }
         let f = Frame::decode(t, &bytes[hdr..]).ok()?;
         Some(match f {
             Frame::Message { payload } => Data {
@@ -1043,7 +1050,7 @@ impl Connection {
             self.blocked = true;
             return Err(Error::Blocked);
         }
-        let Some(mark) = self.tx.push_data(prio, f, max_frame) else {
+        let Some(mark) = self.tx.push_data_sized(prio, f, n, max_frame) else {
             self.blocked = true;
             return Err(Error::Blocked);
         };
@@ -1440,6 +1447,11 @@ impl send::FrameSource for StreamSource<'_> {
         }
         let f = self.0.as_mut()?.poll_control_frame(self.1.as_micros())?;
         stream_frame(&f).encode(out)
+    }
+
+    fn is_idle(&self) -> bool {
+        // `poll_transmit` passes the streams only when they have something pending.
+        self.0.is_none()
     }
 }
 

@@ -172,7 +172,7 @@ impl Connection {
         let rest = &self.record[self.record_pos..];
         #[cfg(not(feature = "alloc"))]
         let rest = &self.rx[self.record.start + self.record_pos..self.record.end];
-        let (_, len, hdr) = match frame::decode_header(rest) {
+        let (t, len, hdr) = match frame::decode_header(rest) {
             Ok(h) => h,
             // Frames never span records.
             Err(FrameError::Incomplete) => {
@@ -187,6 +187,28 @@ impl Connection {
         if total > rest.len() {
             return self.fail(now, ErrorCode::PROTOCOL_ERROR, "frame crosses record");
         }
+        // The most frequent frame goes straight to its handler: it has no fields to
+        // decode, and an empty one takes the general path (its flood check).
+        #[cfg(feature = "alloc")]
+        if t == frame::ty::MESSAGE
+            && len > 0
+            && !matches!(self.phase, Phase::Handshake | Phase::AwaitAuth)
+        {
+            let span = self.record_pos..self.record_pos + total;
+            self.record_pos += total;
+            self.stats.frames_received += 1;
+            let rec = core::mem::take(&mut self.record);
+            let seq = Some(self.record_seq);
+            self.on_message(&Src {
+                bytes: &rec,
+                span,
+                seq,
+            });
+            self.record = rec;
+            return;
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = t;
         #[cfg(feature = "alloc")]
         let fb = FrameRef::Rec {
             seq: self.record_seq,
@@ -381,9 +403,7 @@ impl Connection {
                 if payload.is_empty() && self.empty_frame(now) {
                     return Ok(());
                 }
-                self.stats.messages_received += 1;
-                let data = self.new_data_id();
-                self.push_frame_event(Event::Message { data }, fb);
+                self.on_message(fb);
             }
             Frame::Request { id, timeout_ms, .. } => {
                 self.stats.messages_received += 1;
@@ -655,6 +675,13 @@ impl Connection {
             };
             self.push_event(ev, None);
         }
+    }
+
+    /// A MESSAGE frame (non-empty, or empty within the flood limit).
+    fn on_message(&mut self, fb: &Src<'_>) {
+        self.stats.messages_received += 1;
+        let data = self.new_data_id();
+        self.push_frame_event(Event::Message { data }, fb);
     }
 
     /// Queues an event whose data is the frame `fb`.

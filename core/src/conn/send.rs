@@ -34,7 +34,11 @@ impl FrameQueue {
 
     /// Appends `f` encoded; false (nothing queued) if a fixed capacity is full.
     pub(crate) fn push(&mut self, f: &Frame<'_>) -> bool {
-        let n = f.encoded_len();
+        self.push_sized(f, f.encoded_len())
+    }
+
+    /// [`push`](Self::push) of a frame whose encoded length `n` is known.
+    fn push_sized(&mut self, f: &Frame<'_>, n: usize) -> bool {
         if self.buf.grow(n).is_none() {
             // A fixed buffer may have room once the consumed head is dropped.
             if self.head == 0 {
@@ -66,6 +70,29 @@ impl FrameQueue {
     fn pop_into(&mut self, out: &mut [u8]) -> usize {
         let n = self.peek_len().unwrap_or(0);
         out[..n].copy_from_slice(&self.buf.as_slice()[self.head..self.head + n]);
+        self.consume(n);
+        n
+    }
+
+    /// Moves as many whole frames as fit into `out` with one copy; returns the bytes
+    /// and the frames moved.
+    fn pop_run_into(&mut self, out: &mut [u8]) -> (usize, u64) {
+        let queued = &self.buf.as_slice()[self.head..];
+        let (mut n, mut frames) = (0, 0);
+        while let Ok((_, body, hdr)) = frame::decode_header(&queued[n..]) {
+            if n + hdr + body > out.len() {
+                break;
+            }
+            n += hdr + body;
+            frames += 1;
+        }
+        out[..n].copy_from_slice(&queued[..n]);
+        self.consume(n);
+        (n, frames)
+    }
+
+    /// Drops `n` bytes from the front.
+    fn consume(&mut self, n: usize) {
         self.head += n;
         // Compact once the consumed part dominates, so memory follows the queue length.
         if self.head == self.buf.len() {
@@ -74,7 +101,6 @@ impl FrameQueue {
         } else if self.head > 4096 && self.head * 2 > self.buf.len() {
             self.compact();
         }
-        n
     }
 }
 
@@ -110,6 +136,17 @@ struct Lane {
     turn: u8,
 }
 
+impl Lane {
+    /// True if anything waits at this level (streams aside).
+    fn busy(&self) -> bool {
+        #[cfg(feature = "alloc")]
+        if !self.bulk.is_empty() {
+            return true;
+        }
+        !self.small.is_empty()
+    }
+}
+
 /// Where a queued data frame sits, to tell later whether it has left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SendMark {
@@ -138,6 +175,8 @@ pub(crate) trait FrameSource {
     /// Writes one control frame (window update, reset), if any: these go ahead of
     /// all data.
     fn next_control(&mut self, out: &mut [u8]) -> Option<usize>;
+    /// True if the source has nothing to send at all.
+    fn is_idle(&self) -> bool;
 }
 
 /// No streams (a build without `alloc`, tests, or a fill that sends control only).
@@ -149,6 +188,9 @@ impl FrameSource for NoStreams {
     }
     fn next_control(&mut self, _: &mut [u8]) -> Option<usize> {
         None
+    }
+    fn is_idle(&self) -> bool {
+        true
     }
 }
 
@@ -244,10 +286,20 @@ impl Tx {
         f: &Frame<'_>,
         max_frame: usize,
     ) -> Option<SendMark> {
+        self.push_data_sized(prio, f, f.encoded_len(), max_frame)
+    }
+
+    /// [`push_data`](Self::push_data) of a frame whose encoded length `n` is known.
+    pub(crate) fn push_data_sized(
+        &mut self,
+        prio: Priority,
+        f: &Frame<'_>,
+        n: usize,
+        max_frame: usize,
+    ) -> Option<SendMark> {
         let lane = &mut self.lanes[prio as usize];
-        let n = f.encoded_len();
         if n <= max_frame {
-            if !lane.small.push(f) {
+            if !lane.small.push_sized(f, n) {
                 return None;
             }
             lane.pushed += n as u64;
@@ -318,6 +370,11 @@ impl Tx {
             }
             let start = pos + record::HEADER_LEN;
             let mut used = 0;
+            if data_allowed && self.control.is_empty() && streams.is_idle() {
+                let (n, frames) = self.small_run(&mut out[start..start + room]);
+                used += n;
+                self.frames_sent += frames;
+            }
             while let Some(n) = self.next_frame(
                 &mut out[start + used..start + room],
                 max_frame,
@@ -336,6 +393,26 @@ impl Tx {
             }
         }
         pos
+    }
+
+    /// The common case of many small messages, with one copy: when only small
+    /// frames wait at the highest busy level (no fragments there, no stream data, no
+    /// control frames), the scheduler would take them one by one anyway.
+    fn small_run(&mut self, out: &mut [u8]) -> (usize, u64) {
+        let Some(lane) = self.lanes.iter_mut().find(|l| l.busy()) else {
+            return (0, 0);
+        };
+        #[cfg(feature = "alloc")]
+        if !lane.bulk.is_empty() {
+            return (0, 0);
+        }
+        let (n, frames) = lane.small.pop_run_into(out);
+        if frames > 0 {
+            lane.popped += n as u64;
+            lane.turn = 1;
+            self.queued -= n;
+        }
+        (n, frames)
     }
 
     /// Writes the next frame that fits in `out`.
@@ -619,6 +696,42 @@ mod tests {
         assert!(f.iter().all(|(_, b)| b.len() + 4 <= 1024));
     }
 
+    #[test]
+    fn runs_of_small_frames_keep_priority_order_and_record_bounds() {
+        let mut tx = Tx::default();
+        // 80 frames of 22 bytes: within a fixed-capacity lane too (capacity::TX).
+        for i in 0..80u8 {
+            let f = Frame::Message { payload: &[i; 20] };
+            assert!(tx.push_data(Priority::Normal, &f, 16_384).is_some());
+        }
+        tx.push_data(
+            Priority::High,
+            &Frame::Message { payload: b"first" },
+            16_384,
+        );
+        tx.push_data(Priority::Low, &Frame::Message { payload: b"last" }, 16_384);
+        // Records of at most 100 payload bytes: four 22-byte frames each.
+        let mut buf = [0u8; 8192];
+        let n = tx.fill(&mut buf, 100, 16_384, true, &mut NoStreams, true);
+        let f = frames_in(&buf[..n], true);
+        assert_eq!(f.len(), 82, "everything fits the buffer");
+        assert_eq!(tx.frames_sent, 82);
+        assert_eq!(f[0].1, b"first");
+        for (i, (t, body)) in f[1..81].iter().enumerate() {
+            assert_eq!(*t, frame::ty::MESSAGE);
+            assert_eq!(body, &[i as u8; 20]);
+        }
+        assert_eq!(f[81].1, b"last");
+        assert!(tx.is_idle() && tx.queued_bytes() == 0);
+        // Every record respected the limit.
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let info = record::parse(rest, 65_535, true).unwrap().unwrap();
+            assert!(info.payload_len <= 100);
+            rest = &rest[info.total_len..];
+        }
+    }
+
     /// A stream source with one pending window update.
     struct OneUpdate(bool);
     impl FrameSource for OneUpdate {
@@ -635,6 +748,9 @@ mod tests {
             } else {
                 None
             }
+        }
+        fn is_idle(&self) -> bool {
+            !self.0
         }
     }
 
