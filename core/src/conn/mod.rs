@@ -615,7 +615,7 @@ impl Connection {
         let (ev, bytes) = self.events.pop_front()?;
         if let Event::Delivery { sub_id, .. } = ev {
             if self.config.auto_subscription_credit {
-                self.delivery_consumed(sub_id);
+                let _ = self.delivery_consumed(sub_id);
             }
         }
         match (bytes, ev.data_id()) {
@@ -632,9 +632,11 @@ impl Connection {
     /// `Config::auto_subscription_credit` is off. Credit returns as deliveries are
     /// consumed, not as they arrive, so a subscriber that stops reading holds the
     /// server back instead of being buried.
-    pub fn delivery_consumed(&mut self, sub_id: u64) {
+    ///
+    /// Returns true if credit was queued for sending (call `poll_transmit` soon).
+    pub fn delivery_consumed(&mut self, sub_id: u64) -> bool {
         let Some(s) = self.client_subs.get_mut(sub_id) else {
-            return;
+            return false;
         };
         s.consumed += 1;
         // Re-grant once half the window is used, so a subscriber that keeps up never
@@ -647,7 +649,9 @@ impl Connection {
                 sub_id,
                 increment: u64::from(inc),
             });
+            return true;
         }
+        false
     }
 
     /// Writes bytes to send into `buf`, returning how many; 0 when there is nothing

@@ -8,6 +8,7 @@ use crate::conn::{CloseInfo, Negotiated, Outcome, Stats};
 use crate::error::{Error, ErrorCode};
 use crate::stream::ReadOutcome;
 use crate::time::Instant;
+use alloc::vec::Vec;
 use bytes::Bytes;
 use core::future::Future;
 use core::pin::Pin;
@@ -158,6 +159,19 @@ impl Handle {
     pub fn next_message(&self) -> NextMessage {
         NextMessage {
             shared: self.shared.clone(),
+        }
+    }
+
+    /// Waits for one-way messages and moves up to `max` of those waiting into
+    /// `out` (appended) under one lock: the batch form of
+    /// [`next_message`](Self::next_message) for receivers of many small messages.
+    /// Resolves with how many were moved, 0 once the connection is closed and
+    /// none is left (or if `max` is 0).
+    pub fn next_messages<'a>(&self, out: &'a mut Vec<Bytes>, max: usize) -> NextMessages<'a> {
+        NextMessages {
+            shared: self.shared.clone(),
+            out,
+            max,
         }
     }
 
@@ -406,12 +420,40 @@ impl Future for NextMessage {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = lock(&self.shared);
         if let Some(m) = st.messages.pop_front() {
-            // Room again: let the driver resume taking input.
-            st.wake_driver();
+            let left = st.messages.len();
+            st.room_made(left);
             return Poll::Ready(Some(m));
         }
         if st.closed.is_some() {
             return Poll::Ready(None);
+        }
+        set_waker(&mut st.message_waker, cx.waker());
+        Poll::Pending
+    }
+}
+
+/// Future of [`Handle::next_messages`].
+#[derive(Debug)]
+pub struct NextMessages<'a> {
+    shared: Shared,
+    out: &'a mut Vec<Bytes>,
+    max: usize,
+}
+
+impl Future for NextMessages<'_> {
+    type Output = usize;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.get_mut();
+        let mut st = lock(&this.shared);
+        let n = this.max.min(st.messages.len());
+        if n > 0 || this.max == 0 {
+            this.out.extend(st.messages.drain(..n));
+            let left = st.messages.len();
+            st.room_made(left);
+            return Poll::Ready(n);
+        }
+        if st.closed.is_some() {
+            return Poll::Ready(0);
         }
         set_waker(&mut st.message_waker, cx.waker());
         Poll::Pending
@@ -478,7 +520,8 @@ impl Future for NextRequest {
         if let Some(mut r) = st.requests.pop_front() {
             st.live_requests.insert(r.id);
             r.shared = Some(self.shared.clone());
-            st.wake_driver();
+            let left = st.requests.len();
+            st.room_made(left);
             return Poll::Ready(Some(r));
         }
         if st.closed.is_some() {
@@ -518,8 +561,12 @@ impl Subscription {
             return Poll::Ready(None);
         };
         if let Some(d) = q.queue.pop_front() {
-            st.conn.delivery_consumed(self.sub_id);
-            st.wake_driver();
+            let left = q.queue.len();
+            if st.conn.delivery_consumed(self.sub_id) {
+                // Credit to send back.
+                st.wake_driver();
+            }
+            st.room_made(left);
             return Poll::Ready(Some(d));
         }
         if closed {
@@ -571,7 +618,8 @@ impl Future for AcceptStream {
             if let Some(w) = st.streams.get_mut(&id) {
                 w.held = true;
             }
-            st.wake_driver();
+            let left = st.accept.len();
+            st.room_made(left);
             return Poll::Ready(Some(WeftStream {
                 shared: self.shared.clone(),
                 id,

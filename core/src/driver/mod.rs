@@ -40,7 +40,7 @@ mod sync;
 pub use executor::{Executor, Spawner};
 pub use handle::{
     AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
-    NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
+    NextMessages, NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
 };
 pub use hub::Hub;
 pub use shared::Driver;
@@ -153,6 +153,7 @@ pub fn connect_with(
         handles: 1,
         hub_events: VecDeque::new(),
         stalled: false,
+        paused: false,
         parked: VecDeque::new(),
     };
     let shared = Arc::new(Mutex::new(state));

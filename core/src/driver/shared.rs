@@ -97,6 +97,10 @@ pub(crate) struct State {
     pub(crate) hub_events: VecDeque<HubEvent>,
     /// A publish the hub could not take yet (wait policy): draining pauses.
     pub(crate) stalled: bool,
+    /// Draining stopped on a full application queue: a reader that makes enough
+    /// room wakes the driver (and only then, so a reader keeping up costs the
+    /// driver no wake-up per item).
+    pub(crate) paused: bool,
     /// Deliveries routed to this connection that did not fit its send queue yet;
     /// bounded by the subscriptions' credit, retried as the queue drains.
     pub(crate) parked: VecDeque<(u64, Bytes, Bytes)>,
@@ -183,6 +187,16 @@ impl State {
                 break;
             };
             self.dispatch(ev);
+        }
+        self.paused = self.full();
+    }
+
+    /// A reader took an item from an application queue that now holds `left`:
+    /// wakes a paused driver once the queue is down to half, so it resumes with
+    /// room for a batch.
+    pub(crate) fn room_made(&mut self, left: usize) {
+        if self.paused && left <= self.queue_cap / 2 {
+            self.wake_driver();
         }
     }
 

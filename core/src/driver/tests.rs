@@ -284,6 +284,67 @@ fn application_queue_bound_holds_the_peer_back() {
     }
 }
 
+/// Counts wake-ups.
+struct CountWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_reader_wakes_a_paused_driver_once_it_made_room_for_a_batch() {
+    use std::sync::{atomic::Ordering, Arc};
+    let (cd, client) = connect(Role::Client, Config::default(), 1);
+    let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), 4);
+    let mut net = Net {
+        drivers: vec![cd, sd],
+        links: vec![(0, 1, Vec::new(), Vec::new())],
+    };
+    net.run(client.connected()).unwrap();
+    for i in 0..50u8 {
+        net.run(client.send(&[i])).unwrap();
+    }
+    net.pump();
+    let count = Arc::new(CountWaker(0.into()));
+    let waker = Waker::from(count.clone());
+    net.drivers[1].register(&waker);
+    let mut got = Vec::new();
+    // Full queue (4): taking one leaves 3, more than half: the driver sleeps on.
+    got.push(net_free_pop(&server));
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "no wake per item");
+    // Down to half: one wake, and the registration is used up.
+    got.push(net_free_pop(&server));
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken at half");
+    got.push(net_free_pop(&server));
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    // The batch form takes the rest, in order, at most `max` at a time.
+    let mut out = Vec::new();
+    while got.len() + out.len() < 50 {
+        let before = out.len();
+        let n = net.run(server.next_messages(&mut out, 3));
+        assert!((1..=3).contains(&n), "took {n}");
+        assert_eq!(out.len(), before + n);
+    }
+    got.extend(out);
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(&m[..], &[i as u8]);
+    }
+    assert_eq!(net.run(server.next_messages(&mut Vec::new(), 0)), 0);
+}
+
+/// One message already queued, taken without running the network.
+fn net_free_pop(h: &Handle) -> bytes::Bytes {
+    match poll_once(&mut h.next_message()) {
+        Poll::Ready(Some(m)) => m,
+        other => panic!("expected a queued message, got {other:?}"),
+    }
+}
+
 #[test]
 fn block_on_runs_a_future() {
     assert_eq!(block_on(async { 7 }), 7);
