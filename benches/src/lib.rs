@@ -1,17 +1,20 @@
 //! Weft benchmarks against same-run baselines.
 //!
 //! The binary (`cargo run --release -p weft-benches -- [--quick] [--smoke] [--json
-//! PATH] [FILTER...]`) is a thin wrapper around [`parse_args`] and [`run`]; the
-//! pieces are public so the smoke test can drive a whole run in-process.
+//! PATH] [--chart PNG] [FILTER...]`) is a thin wrapper around [`parse_args`] and
+//! [`run`] (or [`chart::from_json`]); the pieces are public so the smoke test can
+//! drive a whole run in-process.
 //!
 //! - [`measure`]: warm-up, windows, interleaved passes, median / min / max.
 //! - [`w0`]: workload W0 (the core alone, in memory) and the limits (memcpy, CRC-32C).
 //! - [`report`]: rows, the aligned table and the JSON output.
 //! - [`net`]: socket workloads W1-W3 on each adapter.
+//! - [`chart`]: the headline comparison as a PNG chart.
 
 #![forbid(unsafe_code)]
 
 pub mod baselines;
+pub mod chart;
 pub mod measure;
 pub mod net;
 pub mod report;
@@ -31,6 +34,8 @@ pub struct Options {
     pub method: Method,
     /// Where to write the rows as JSON, if anywhere.
     pub json: Option<PathBuf>,
+    /// Where to draw the headline comparison as a PNG chart, if anywhere.
+    pub chart: Option<PathBuf>,
     /// Benchmarks whose name contains any of these run; all when empty.
     pub filters: Vec<String>,
     /// Print a progress line on stderr while running.
@@ -42,18 +47,33 @@ pub struct Options {
 pub enum Command {
     /// Run the benchmarks.
     Run(Options),
+    /// Re-draw the chart from a JSON file of an earlier run, running nothing.
+    ChartFrom {
+        /// The rows, as written by `--json`.
+        json: PathBuf,
+        /// The PNG file to write.
+        chart: PathBuf,
+    },
     /// Print [`USAGE`].
     Help,
 }
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: weft-benches [--quick] [--smoke] [--json PATH] [--list] [FILTER...]
+usage: weft-benches [--quick] [--smoke] [--json PATH] [--chart PNG] [FILTER...]
+       weft-benches --chart-from JSON --chart PNG
 
   --quick      3 passes of 0.4 s windows (whole run well under a minute)
   (default)    5 passes of 1 s windows
   --smoke      1 pass of a few milliseconds: proves the code runs, timings meaningless
   --json PATH  also write the rows as a JSON array to PATH
+  --chart PNG  also draw the headline comparison (W3 pipelined, W2 RTT p50, W1 1 MiB,
+               W4 100 streams 64 KiB, W5 1->1; Weft on each runtime next to the
+               same-run baselines) as a PNG chart; panels not run are left out
+  --chart-from JSON
+               run nothing: draw the --chart PNG from the rows of an earlier --json
+               file; the title's machine and method come from the file of the same
+               name ending in .txt beside it (the run's saved output), if any
   FILTER...    run only benchmarks whose name contains any FILTER
                (names: limit/memcpy, limit/crc32c-hw, limit/crc32c-portable,
                 w0/<64B|1KiB|64KiB|1MiB>/crc=<on|off>,
@@ -70,10 +90,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     let mut opts = Options {
         method: Method::FULL,
         json: None,
+        chart: None,
         filters: Vec::new(),
         progress: true,
     };
     let (mut quick, mut smoke) = (false, false);
+    let mut chart_from = None;
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -83,12 +105,28 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                 let p = args.next().ok_or("--json needs a PATH")?;
                 opts.json = Some(PathBuf::from(p));
             }
+            "--chart" => {
+                let p = args.next().ok_or("--chart needs a PATH")?;
+                opts.chart = Some(PathBuf::from(p));
+            }
+            "--chart-from" => {
+                let p = args.next().ok_or("--chart-from needs a JSON file")?;
+                chart_from = Some(PathBuf::from(p));
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "--" => opts.filters.extend(args.by_ref()),
             s if s.starts_with("--json=") => opts.json = Some(PathBuf::from(&s[7..])),
+            s if s.starts_with("--chart=") => opts.chart = Some(PathBuf::from(&s[8..])),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => opts.filters.push(a),
         }
+    }
+    if let Some(json) = chart_from {
+        let chart = opts.chart.ok_or("--chart-from needs --chart PNG")?;
+        if quick || smoke || opts.json.is_some() || !opts.filters.is_empty() {
+            return Err("--chart-from runs nothing: it takes only --chart PNG".into());
+        }
+        return Ok(Command::ChartFrom { json, chart });
     }
     // --smoke wins over --quick: it is the CI mode.
     opts.method = if smoke {
@@ -181,7 +219,8 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         .into_iter()
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
-    write!(out, "{}{}", header(opts), base.header())?;
+    let head = header(opts);
+    write!(out, "{}{}", head, base.header())?;
     if specs.is_empty()
         && base.is_empty()
         && net_specs.is_empty()
@@ -227,6 +266,15 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     if let Some(path) = &opts.json {
         std::fs::write(path, report::json(&rows))?;
         writeln!(out, "json: {}", path.display())?;
+    }
+    if let Some(path) = &opts.chart {
+        // The rows are in the table and the JSON already: a chart that cannot be
+        // drawn is reported, not an error of the run.
+        match chart::write(&rows, &chart::title_lines(&head), path) {
+            Ok(n) => writeln!(out, "chart: {} ({n} panels)", path.display())?,
+            Err(chart::ChartError::Io(e)) => return Err(e),
+            Err(e) => writeln!(out, "chart: not drawn - {e}")?,
+        }
     }
     writeln!(out, "run time: {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(rows)

@@ -22,6 +22,22 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Ok(Command::ChartFrom { json, chart }) => {
+            match weft_benches::chart::from_json(&json, &chart) {
+                Ok((panels, rows)) => {
+                    println!(
+                        "chart: {} ({panels} panels from {rows} rows of {})",
+                        chart.display(),
+                        json.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("weft-benches: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Ok(Command::Run(opts)) => match run(&opts, &mut std::io::stdout().lock()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {

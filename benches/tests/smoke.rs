@@ -13,14 +13,21 @@ fn options(args: &[&str]) -> Options {
             o.progress = false;
             o
         }
-        Command::Help => panic!("not help"),
+        c => panic!("not a run: {c:?}"),
     }
 }
 
 #[test]
 fn smoke_run_has_every_row_and_valid_json() {
     let path = std::env::temp_dir().join(format!("weft-benches-smoke-{}.json", std::process::id()));
-    let opts = options(&["--smoke", "--json", path.to_str().unwrap()]);
+    let png = path.with_extension("png");
+    let opts = options(&[
+        "--smoke",
+        "--json",
+        path.to_str().unwrap(),
+        "--chart",
+        png.to_str().unwrap(),
+    ]);
     let mut out = Vec::new();
     let rows = run(&opts, &mut out).expect("run");
     let text = String::from_utf8(out).unwrap();
@@ -212,6 +219,20 @@ fn smoke_run_has_every_row_and_valid_json() {
         assert!(!o.contains("null"), "non-finite value in {o}");
     }
     assert_eq!(json.matches('{').count(), rows.len());
+
+    // The chart: every headline panel (all were run), a PNG of the announced size.
+    let panels = weft_benches::chart::panels(&rows);
+    assert_eq!(panels.len(), 5, "{panels:?}");
+    let bytes = std::fs::read(&png).expect("chart written");
+    std::fs::remove_file(&png).ok();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!((be(16), be(20)), weft_benches::chart::size(5));
+    assert!(
+        text.contains(&format!("chart: {} (5 panels)", png.display())),
+        "{text}"
+    );
 }
 
 #[test]

@@ -245,9 +245,19 @@ async fn request_loop(h: Handle, fleet: Arc<Fleet>) {
     }
 }
 
-/// `n` client connections to `addr` on one weft-mio event loop (connected one
-/// after the other; the loop runs the handshakes meanwhile), each waited for
-/// (bounded). With `echo`, each runs sequential requests on `exec`.
+/// Most client connections being set up at once (TCP connected, Weft handshake
+/// not yet answered). A connection whose handshake was answered has been
+/// accepted, so the server's kernel accept queue never holds more than this:
+/// below the listen backlog of every adapter's listener (128: std, mio, tokio and
+/// async-io all listen with it; `somaxconn` can only lower it). When that queue
+/// overflows the kernel drops the SYN and the blocking connect stalls for the
+/// 1 s SYN retransmission timeout: that made 10,000 connections take 35-60 s.
+pub const CONNECT_WINDOW: usize = 64;
+
+/// `n` client connections to `addr` on one weft-mio event loop, each waited for
+/// (bounded). They are opened one after the other while at most
+/// [`CONNECT_WINDOW`] handshakes are outstanding (the loop runs the handshakes
+/// meanwhile). With `echo`, each runs sequential requests on `exec`.
 pub struct Clients {
     ev: weft_mio::EventLoop,
     handles: Vec<Handle>,
@@ -269,19 +279,33 @@ impl Clients {
             fleet,
         };
         let deadline = Instant::now() + CHILD_WAIT;
+        // Waits for the handshake of handles[i] (they complete about in order:
+        // the server accepts first come, first served).
+        let handshake = |i: usize, h: &Handle| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match weft_mio::block_on_timeout(h.connected(), left) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(info)) => {
+                    Err(io::Error::other(format!("handshake #{i} of {n}: {info:?}")))
+                }
+                None => Err(io::Error::other(format!(
+                    "handshakes timed out ({i} of {n} done)"
+                ))),
+            }
+        };
+        let mut done = 0;
         for i in 0..n {
+            if i - done >= CONNECT_WINDOW {
+                handshake(done, &handles[done])?;
+                done += 1;
+            }
             let h =
                 c.ev.connect(addr, Config::default())
                     .map_err(|e| io::Error::new(e.kind(), format!("connect #{i} of {n}: {e}")))?;
             handles.push(h);
         }
-        for h in &handles {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match weft_mio::block_on_timeout(h.connected(), left) {
-                Some(Ok(())) => {}
-                Some(Err(info)) => return Err(io::Error::other(format!("handshake: {info:?}"))),
-                None => return Err(io::Error::other("handshakes timed out")),
-            }
+        for (i, h) in handles.iter().enumerate().skip(done) {
+            handshake(i, h)?;
         }
         if echo {
             let exec = weft_mio::Executor::new(1)?;
