@@ -188,7 +188,12 @@ impl State {
             };
             self.dispatch(ev);
         }
-        self.paused = self.full();
+        // Cleared only by the wake-up below: a later drain that finds the queues
+        // with room (the connection holding no events, the transport holding the
+        // input) must not forget that the driver is waiting for a reader.
+        if self.full() {
+            self.paused = true;
+        }
     }
 
     /// A reader took an item from an application queue that now holds `left`:
@@ -196,6 +201,7 @@ impl State {
     /// room for a batch.
     pub(crate) fn room_made(&mut self, left: usize) {
         if self.paused && left <= self.queue_cap / 2 {
+            self.paused = false;
             self.wake_driver();
         }
     }

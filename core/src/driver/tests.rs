@@ -337,6 +337,53 @@ fn a_reader_wakes_a_paused_driver_once_it_made_room_for_a_batch() {
     assert_eq!(net.run(server.next_messages(&mut Vec::new(), 0)), 0);
 }
 
+#[test]
+fn a_driver_holding_input_is_woken_by_the_reader_whatever_ran_in_between() {
+    use std::sync::{atomic::Ordering, Arc};
+    let (cd, client) = connect(Role::Client, Config::default(), 1);
+    let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), 4);
+    let mut net = Net {
+        drivers: vec![cd, sd],
+        links: vec![(0, 1, Vec::new(), Vec::new())],
+    };
+    net.run(client.connected()).unwrap();
+    // More than the server connection buffers: the rest waits in the link, as it
+    // would in a transport's read buffer.
+    const N: usize = 3000;
+    for i in 0..N {
+        net.run(client.send(&[i as u8; 100])).unwrap();
+    }
+    net.pump();
+    let mut buf = vec![0u8; 1 << 17];
+    let (mut got, mut held_rounds) = (0, 0);
+    for _ in 0..N {
+        if got == N {
+            break;
+        }
+        let count = Arc::new(CountWaker(0.into()));
+        net.drivers[1].register(&Waker::from(count.clone()));
+        let held = !net.links[0].2.is_empty();
+        // The reader takes one item at a time while the driver transmits in between
+        // (which drains events into the queue again).
+        while let Poll::Ready(Some(m)) = poll_once(&mut server.next_message()) {
+            assert_eq!(m[0], got as u8);
+            got += 1;
+            let n = net.drivers[1].poll_transmit(&mut buf);
+            net.links[0].3.extend_from_slice(&buf[..n]);
+        }
+        if held {
+            held_rounds += 1;
+            assert!(
+                count.0.load(Ordering::SeqCst) > 0,
+                "the reader emptied its queue but never woke the driver holding input"
+            );
+        }
+        net.pump();
+    }
+    assert_eq!(got, N);
+    assert!(held_rounds > 0, "the link held input at least once");
+}
+
 /// One message already queued, taken without running the network.
 fn net_free_pop(h: &Handle) -> bytes::Bytes {
     match poll_once(&mut h.next_message()) {
