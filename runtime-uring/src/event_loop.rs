@@ -1,21 +1,34 @@
 //! The event loop: one thread, one ring, any number of connections and listeners.
 //!
-//! Each connection owns a receive buffer and a send buffer (heap `Vec<u8>`s). While
-//! a `Recv` or `Send` is in flight its buffer is moved into the [`Ring`], which
+//! An idle connection owns no buffer. Its pending `Recv` picks a buffer from the
+//! ring's pool of provided buffers only when data arrives (shared by all the
+//! loop's connections; the pool grows, up to [`POOL_MAX`], when a receive finds it
+//! empty, and that receive is submitted again). The bytes are offered to the
+//! driver straight from the pool buffer, which then goes back to the pool; bytes
+//! the driver does not take (the application is behind) are copied into a buffer
+//! the connection keeps, and no new `Recv` is submitted until it took them all
+//! (it wakes the loop when the application caught up). A kept buffer is given up
+//! after a whole period of the connection's timer without a backlog. Without
+//! buffer rings (Linux before 5.19) each connection receives into a buffer of its
+//! own instead, allocated at its first receive.
+//!
+//! Bytes from `poll_transmit` fill a send buffer taken from the loop's spares and
+//! go out in one `Send`, continued from the offset after a partial send; the
+//! buffer returns to the spares when all of it was sent. Spares that were not
+//! needed for a whole [`SPARE_PERIOD`] are freed, so a steady load reuses the
+//! same buffers and never allocates per message.
+//!
+//! While a `Recv` or `Send` is in flight its memory belongs to the [`Ring`], which
 //! hands it back with the completion; the loop never touches a buffer the kernel
-//! may be using. Received bytes are offered to the driver; bytes it does not take
-//! stay at the front of the buffer, and no new `Recv` is submitted until it took
-//! them all (it wakes the loop when the application caught up). Bytes from
-//! `poll_transmit` fill the send buffer and go out in one `Send`, continued from
-//! the offset after a partial send. One `Timeout` operation stands for the
-//! earliest deadline of all connections and is replaced when that changes.
+//! may be using. One `Timeout` operation stands for the earliest deadline of all
+//! connections and is replaced when that changes.
 //!
 //! Wake-ups from other threads (application commands, new connections, stop) go
 //! through a Unix socket pair: the loop keeps a `Recv` pending on one end, and a
 //! waker records the connection's id in a shared list and writes one byte to the
 //! other end (only when no byte is already on its way).
 
-use crate::ring::{Done, Kind, OpId, Ring};
+use crate::ring::{Done, Kind, OpId, PoolSize, Ring};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
@@ -29,11 +42,20 @@ use std::time::{Duration, Instant};
 use weft_core::driver::{self, Driver, Handle, Hub};
 use weft_core::{Config, Role};
 
-/// Receive buffer per connection: the driver buffers at most one record ahead.
+/// Bytes of one receive (a pool buffer, a kept backlog, or a connection's own
+/// buffer without a pool): the driver buffers at most one record ahead.
 const RECV_BUF: usize = 64 * 1024;
-/// Send buffer per connection: at least one maximal record (65 543 bytes) and then
-/// some, so that a burst of small frames goes out in one `Send`.
+/// Pool buffers provided at the start: a single busy connection cycles through
+/// few buffers, which stay warm in the cache.
+const POOL_INITIAL: usize = 2;
+/// Pool buffers at most (4 MiB of [`RECV_BUF`]s): receives completing at once
+/// beyond that many wait for the next turn of the loop.
+const POOL_MAX: usize = 64;
+/// Bytes of one send: at least one maximal record (65 543 bytes) and then some,
+/// so that a burst of small frames goes out in one `Send`.
 const SEND_BUF: usize = 128 * 1024;
+/// A spare send buffer not needed for this long is freed.
+const SPARE_PERIOD: Duration = Duration::from_secs(1);
 /// Submission-queue entries (the completion queue has four times as many).
 const RING_ENTRIES: u32 = 256;
 /// Back-off before accepting again after a resource error (`EMFILE` …).
@@ -69,6 +91,26 @@ enum Command {
     StopWhenIdle,
     /// Stop now: every connection is dropped.
     StopNow,
+    /// Tests: report the loop's buffers.
+    #[cfg(test)]
+    Probe(std::sync::mpsc::Sender<Probe>),
+    /// Tests: every connection's timer period ends (as if its timer fired).
+    #[cfg(test)]
+    TimerPeriod,
+    /// Tests: the spares' trim period ends.
+    #[cfg(test)]
+    Trim,
+}
+
+/// Tests: what buffers a loop holds.
+#[cfg(test)]
+#[derive(Debug)]
+struct Probe {
+    pool: Option<usize>,
+    spares: usize,
+    /// Connections keeping a backlog buffer, and the bytes waiting in them.
+    kept: usize,
+    waiting: usize,
 }
 
 /// What other threads share with the loop.
@@ -137,7 +179,18 @@ impl EventLoop {
     /// [`is_unavailable`](crate::is_unavailable) holds when the kernel offers no
     /// io_uring.
     pub fn new() -> io::Result<EventLoop> {
-        let ring = Ring::new(RING_ENTRIES)?;
+        EventLoop::start(true)
+    }
+
+    /// A loop whose receives use the ring's buffer pool if `pool` (and the kernel
+    /// has buffer rings), else buffers of each connection's own.
+    fn start(pool: bool) -> io::Result<EventLoop> {
+        let pool = pool.then_some(PoolSize {
+            buf_len: RECV_BUF,
+            initial: POOL_INITIAL,
+            max: POOL_MAX,
+        });
+        let ring = Ring::new(RING_ENTRIES, pool)?;
         let (tx, rx) = UnixStream::pair()?;
         tx.set_nonblocking(true)?;
         let notify = Arc::new(Notify {
@@ -158,6 +211,9 @@ impl EventLoop {
             deadlines: BTreeSet::new(),
             timer: None,
             dirty: Vec::new(),
+            spare: Vec::new(),
+            spare_low: 0,
+            trim_at: Instant::now() + SPARE_PERIOD,
             stop_when_idle: false,
             stop_now: false,
         };
@@ -236,12 +292,16 @@ struct Conn {
     driver: Driver,
     waker: Waker,
     wake: Arc<ConnWake>,
-    /// At home when no `Recv` is in flight; `rbuf[..rlen]` was not taken yet.
+    /// With a pool: the kept backlog, `rbuf[..rlen]` received and not taken yet
+    /// (`None` while there was none for a timer period). Without one: the
+    /// connection's receive buffer, in the ring while a `Recv` is in flight.
     rbuf: Option<Vec<u8>>,
     rlen: usize,
+    /// The kept backlog held bytes since the timer last fired.
+    rneeded: bool,
     recv: Option<OpId>,
-    /// At home when no `Send` is in flight; `sbuf[sent..slen]` is still to go.
-    sbuf: Option<Vec<u8>>,
+    /// The `Send` in flight (its buffer is the ring's), `[sent..slen]` of it
+    /// still to go.
     sent: usize,
     slen: usize,
     send: Option<OpId>,
@@ -280,6 +340,12 @@ struct Loop {
     /// The armed `Timeout`, for which instant.
     timer: Option<(OpId, Instant)>,
     dirty: Vec<u64>,
+    /// Send buffers not in use. Never more than the most sends in flight at once.
+    spare: Vec<Vec<u8>>,
+    /// The fewest spares since the last trim: that many were not needed.
+    spare_low: usize,
+    /// When to free the spares that were not needed.
+    trim_at: Instant,
     stop_when_idle: bool,
     stop_now: bool,
 }
@@ -298,7 +364,8 @@ impl Loop {
                 break;
             }
             self.take_ready();
-            self.fire_timers();
+            let now = self.fire_timers();
+            self.trim_spares(now);
             while let Some(id) = self.dirty.pop() {
                 self.service(id);
             }
@@ -360,6 +427,27 @@ impl Loop {
                     }
                 }
                 Command::StopNow => self.stop_now = true,
+                #[cfg(test)]
+                Command::Probe(tx) => {
+                    let _ = tx.send(Probe {
+                        pool: self.ring.has_pool().then(|| self.ring.pool_buffers()),
+                        spares: self.spare.len(),
+                        kept: self.conns.values().filter(|c| c.rbuf.is_some()).count(),
+                        waiting: self.conns.values().map(|c| c.rlen).sum(),
+                    });
+                }
+                #[cfg(test)]
+                Command::TimerPeriod => {
+                    let pooled = self.ring.has_pool();
+                    for c in self.conns.values_mut() {
+                        timer_period_ended(c, pooled);
+                    }
+                }
+                #[cfg(test)]
+                Command::Trim => {
+                    let at = self.trim_at;
+                    self.trim_spares(at);
+                }
             }
         }
     }
@@ -390,10 +478,10 @@ impl Loop {
                 driver,
                 waker,
                 wake,
-                rbuf: Some(vec![0; RECV_BUF]),
+                rbuf: None,
                 rlen: 0,
+                rneeded: false,
                 recv: None,
-                sbuf: Some(vec![0; SEND_BUF]),
                 sent: 0,
                 slen: 0,
                 send: None,
@@ -422,22 +510,22 @@ impl Loop {
         // for input the driver could not take before.
         offer_input(c);
         if c.send.is_none() && !c.broken && !c.shut {
-            if let Some(mut buf) = c.sbuf.take() {
-                let mut n = 0;
-                while n < buf.len() {
-                    let k = c.driver.poll_transmit(&mut buf[n..]);
-                    if k == 0 {
-                        break;
-                    }
-                    n += k;
+            let mut buf = self.spare.pop().unwrap_or_else(|| vec![0; SEND_BUF]);
+            self.spare_low = self.spare_low.min(self.spare.len());
+            let mut n = 0;
+            while n < buf.len() {
+                let k = c.driver.poll_transmit(&mut buf[n..]);
+                if k == 0 {
+                    break;
                 }
-                if n > 0 {
-                    c.sent = 0;
-                    c.slen = n;
-                    c.send = Some(self.ring.send(fd, buf, 0..n, Tag::Conn(id)));
-                } else {
-                    c.sbuf = Some(buf);
-                }
+                n += k;
+            }
+            if n > 0 {
+                c.sent = 0;
+                c.slen = n;
+                c.send = Some(self.ring.send(fd, buf, 0..n, Tag::Conn(id)));
+            } else {
+                self.spare.push(buf);
             }
         }
         offer_input(c);
@@ -463,9 +551,12 @@ impl Loop {
             }
         }
         if c.recv.is_none() && !c.eof && !c.shut && c.rlen == 0 {
-            if let Some(buf) = c.rbuf.take() {
-                c.recv = Some(self.ring.recv(fd, buf, 0, Tag::Conn(id)));
-            }
+            c.recv = if self.ring.has_pool() {
+                self.ring.recv_pooled(fd, Tag::Conn(id))
+            } else {
+                let buf = c.rbuf.take().unwrap_or_else(|| vec![0; RECV_BUF]);
+                Some(self.ring.recv(fd, buf, 0, Tag::Conn(id)))
+            };
         }
         // The deadline: the driver's, then the linger's.
         let want = if c.shut {
@@ -521,13 +612,34 @@ impl Loop {
         match d.kind {
             Kind::Recv => {
                 c.recv = None;
-                c.rbuf = d.buf;
-                if d.result > 0 {
-                    c.rlen += usize::try_from(d.result).unwrap_or(0);
+                let landed = d.buf.is_some() || d.pooled.is_some();
+                if let Some(buf) = d.buf {
+                    // Into the connection's own buffer (no pool).
+                    c.rbuf = Some(buf);
+                    if d.result > 0 {
+                        c.rlen += usize::try_from(d.result).unwrap_or(0);
+                    }
+                }
+                if let Some(p) = d.pooled {
+                    // Offered straight from the pool buffer, which goes back at once;
+                    // only what the driver leaves is kept. No `Recv` was in flight
+                    // with a backlog, so there is none before these bytes.
+                    if !c.shut {
+                        keep_unread(c, self.ring.pooled(&p));
+                    }
+                    self.ring.give_back(p);
+                }
+                if d.result > 0 && landed {
+                    // Offered, or kept for the driver.
+                } else if d.result == -libc::ENOBUFS {
+                    // The pool ran dry: one more buffer (up to the bound); `service`
+                    // submits the receive again once this turn's buffers are back.
+                    self.ring.grow_pool();
                 } else if d.result < 0 && is_transient(-d.result) {
                     // Submitted again by `service`.
                 } else if !c.shut && !c.eof {
-                    // 0: end of stream; otherwise reset, aborted, cancelled …
+                    // 0: end of stream; otherwise reset, aborted, cancelled … (or
+                    // bytes in no buffer the loop knows, which cannot be taken back).
                     c.eof = true;
                     c.driver.handle_eof();
                 }
@@ -544,10 +656,10 @@ impl Loop {
                         // A partial send: continue from the offset.
                         c.send = Some(self.ring.send(fd, buf, c.sent..c.slen, Tag::Conn(id)));
                     } else {
-                        c.sbuf = Some(buf);
+                        self.spare.push(buf);
                     }
                 } else {
-                    c.sbuf = Some(buf);
+                    self.spare.push(buf);
                     if !c.shut {
                         c.broken = true;
                         if !c.eof {
@@ -627,8 +739,10 @@ impl Loop {
         }
     }
 
-    fn fire_timers(&mut self) {
+    /// Fires the connections' due deadlines; returns the time it went by.
+    fn fire_timers(&mut self) -> Instant {
         let now = Instant::now();
+        let pooled = self.ring.has_pool();
         let due: Vec<(Instant, u64)> = self
             .deadlines
             .iter()
@@ -640,9 +754,23 @@ impl Loop {
             if let Some(c) = self.conns.get_mut(&id) {
                 c.deadline = None;
                 c.driver.handle_timeout();
+                timer_period_ended(c, pooled);
             }
             self.mark_dirty(id);
         }
+        now
+    }
+
+    /// Frees the spare send buffers that no send needed since the last trim (at
+    /// most one [`SPARE_PERIOD`] ago): a steady load keeps what it uses.
+    fn trim_spares(&mut self, now: Instant) {
+        if now < self.trim_at {
+            return;
+        }
+        let unused = self.spare_low.min(self.spare.len());
+        self.spare.truncate(self.spare.len() - unused);
+        self.spare_low = self.spare.len();
+        self.trim_at = now + SPARE_PERIOD;
     }
 
     /// Keeps one `Timeout` armed for the earliest deadline.
@@ -745,23 +873,203 @@ impl Loop {
     }
 }
 
-/// Offers the bytes not taken yet to the driver, until it took them all or is
-/// stalled: two offers in a row that take nothing (the first one lets it process
-/// and hand out what it holds, so only a second one shows that an application
-/// queue is full; the driver's waker is woken once there is room).
-fn offer_input(c: &mut Conn) {
-    let Some(buf) = c.rbuf.as_mut() else {
-        return;
-    };
+/// Offers `data` to the driver until it took all of it or is stalled: two offers
+/// in a row that take nothing (the first one lets it process and hand out what it
+/// holds, so only a second one shows that an application queue is full; the
+/// driver's waker is woken once there is room). Returns how much it took.
+fn offer(driver: &mut Driver, data: &[u8]) -> usize {
+    let mut taken = 0;
     let mut zeros = 0;
-    while c.rlen > 0 && zeros < 2 {
-        let t = c.driver.handle_input(&buf[..c.rlen]);
+    while taken < data.len() && zeros < 2 {
+        let t = driver.handle_input(&data[taken..]);
         if t == 0 {
             zeros += 1;
         } else {
             zeros = 0;
-            buf.copy_within(t..c.rlen, 0);
-            c.rlen -= t;
+            taken += t;
         }
+    }
+    taken
+}
+
+/// A connection's timer fired: a backlog buffer (with a pool) that held nothing
+/// for a whole timer period goes. Keyed to the driver's timer, not to traffic, so
+/// a busy connection never frees and reallocates it per message.
+fn timer_period_ended(c: &mut Conn, pooled: bool) {
+    if pooled {
+        if c.rlen == 0 && !c.rneeded {
+            c.rbuf = None;
+        }
+        c.rneeded = false;
+    }
+}
+
+/// Offers the backlog, keeping what the driver does not take at its front.
+fn offer_input(c: &mut Conn) {
+    let Some(buf) = c.rbuf.as_mut() else {
+        return;
+    };
+    if c.rlen == 0 {
+        return;
+    }
+    let t = offer(&mut c.driver, &buf[..c.rlen]);
+    buf.copy_within(t..c.rlen, 0);
+    c.rlen -= t;
+    if c.rlen > 0 {
+        c.rneeded = true;
+    }
+}
+
+/// Offers freshly received `data` (with no backlog before it) and keeps what the
+/// driver does not take as the backlog.
+fn keep_unread(c: &mut Conn, data: &[u8]) {
+    let t = offer(&mut c.driver, data);
+    if t < data.len() {
+        let rest = &data[t..];
+        let buf = c.rbuf.get_or_insert_with(|| vec![0; RECV_BUF]);
+        buf[..rest.len()].copy_from_slice(rest);
+        c.rlen = rest.len();
+        c.rneeded = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Runs `f` on a thread and fails (instead of hanging) if it takes
+    /// pathologically long. Not a timing assertion.
+    fn watchdog(f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        let ok = rx.recv_timeout(Duration::from_secs(120)).is_ok();
+        if let Err(p) = t.join() {
+            std::panic::resume_unwind(p);
+        }
+        assert!(ok, "hung");
+    }
+
+    impl EventLoop {
+        fn probe(&self) -> Probe {
+            let (tx, rx) = mpsc::channel();
+            self.notify.command(Command::Probe(tx));
+            rx.recv_timeout(Duration::from_secs(60)).expect("probe")
+        }
+
+        fn command_for_test(&self, c: Command) {
+            self.notify.command(c);
+        }
+    }
+
+    fn numbered(i: u32) -> [u8; 64] {
+        let mut m = [0u8; 64];
+        m[..4].copy_from_slice(&i.to_be_bytes());
+        m
+    }
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    /// A backlog on the probed loop: messages its application does not read until
+    /// the loop had to keep input, then all of them, in order.
+    fn backlog(lp: &EventLoop, server: &Handle, client: &Handle) {
+        const N: u32 = 3_000;
+        let sender = server.clone();
+        let sends = std::thread::spawn(move || {
+            for i in 0..N {
+                driver::block_on(sender.send(&numbered(i))).expect("send");
+            }
+        });
+        let mut held = false;
+        for _ in 0..100_000 {
+            if lp.probe().waiting > 0 {
+                held = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(held, "the loop never kept input");
+        for i in 0..N {
+            let m = driver::block_on(client.next_message()).expect("message");
+            assert_eq!(&m[..], &numbered(i), "message {i}");
+        }
+        sends.join().expect("sender");
+    }
+
+    fn buffers_follow_the_load(pool: bool) {
+        let server = crate::Server::bind("127.0.0.1:0", Config::default()).expect("bind");
+        let lp = EventLoop::start(pool).expect("loop");
+        let client = lp
+            .connect(server.local_addr(), Config::default())
+            .expect("connect");
+        let conn = server.accept().expect("accepted");
+        driver::block_on(client.connected()).expect("handshake");
+        let p = lp.probe();
+        assert_eq!(p.pool.is_some(), pool, "{p:?}");
+        if pool {
+            // Idle: no connection keeps a receive buffer.
+            assert_eq!((p.kept, p.waiting), (0, 0), "{p:?}");
+        }
+
+        for round in 0..2u8 {
+            // Larger than one receive and one send both ways.
+            let down = pattern(1 << 20, round);
+            driver::block_on(conn.send(&down)).expect("send");
+            let got = driver::block_on(client.next_message()).expect("message");
+            assert!(got[..] == down[..], "down intact (round {round})");
+            let up = pattern(1 << 20, round + 100);
+            driver::block_on(client.send(&up)).expect("send");
+            let got = driver::block_on(conn.next_message()).expect("message");
+            assert!(got[..] == up[..], "up intact (round {round})");
+
+            backlog(&lp, &conn, &client);
+            // With a pool the connection kept a backlog buffer (without one, its
+            // own receive buffer is in the ring by now, or at home).
+            let p = lp.probe();
+            assert_eq!(p.waiting, 0, "{p:?}");
+            if pool {
+                assert_eq!(p.kept, 1, "{p:?}");
+            }
+            assert!(p.spares >= 1, "{p:?}");
+            if let Some(n) = p.pool {
+                assert!((POOL_INITIAL..=POOL_MAX).contains(&n), "{p:?}");
+            }
+
+            // Two timer periods without a backlog give it back (with a pool; without,
+            // the buffer is the connection's receive buffer and stays); two trim
+            // periods free the spares, but for one a heartbeat may have used.
+            for _ in 0..2 {
+                lp.command_for_test(Command::TimerPeriod);
+                lp.command_for_test(Command::Trim);
+            }
+            let p = lp.probe();
+            if pool {
+                assert_eq!(p.kept, 0, "{p:?}");
+            }
+            assert!(p.spares <= 1, "{p:?}");
+            // The next round grows them again.
+        }
+        drop(client);
+        assert_eq!(
+            driver::block_on(conn.closed()).kind,
+            weft_core::conn::CloseKind::Graceful
+        );
+    }
+
+    #[test]
+    fn pooled_buffers_follow_the_load() {
+        watchdog(|| buffers_follow_the_load(true));
+    }
+
+    #[test]
+    fn own_receive_buffers_without_a_pool() {
+        watchdog(|| buffers_follow_the_load(false));
     }
 }

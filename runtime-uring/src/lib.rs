@@ -6,9 +6,11 @@
 //!
 //! * one ring per event-loop thread ([`EventLoop`]); a loop hosts any number of
 //!   connections and listeners;
-//! * each connection owns a receive and a send buffer; `Recv` and `Send`
-//!   operations take the buffer with them into the ring and get it back with the
-//!   completion, so the kernel never writes into memory the loop uses or frees;
+//! * an idle connection owns no buffer: its pending `Recv` takes a buffer from
+//!   the ring's pool of provided buffers only when data arrives, and each `Send`
+//!   takes one of the loop's spare send buffers; operations own their memory
+//!   while in the ring and hand it back with the completion, so the kernel never
+//!   writes into memory the loop uses or frees;
 //! * listeners re-submit a single-shot `Accept` after each connection;
 //! * one `Timeout` operation stands for the earliest deadline of the loop's
 //!   connections;
@@ -48,16 +50,23 @@
 //!
 //! # Design choices
 //!
-//! * **Buffers.** Each connection has a 64 KiB receive buffer (the driver buffers
-//!   at most one record ahead, so more would only sit there) and a 128 KiB send
-//!   buffer (at least one maximal record of 65 543 bytes, and room to batch small
-//!   frames into one `Send`). Neither registered (fixed) buffers nor provided
-//!   buffer rings are used: a connection has at most one `Recv` and one `Send` in
-//!   flight, each into memory it already owns, and bytes the driver does not take
-//!   must stay with their connection until it does, which a shared buffer pool
-//!   would have to copy out anyway. Fixed buffers would save mapping the pages
-//!   for each operation; that gain is not measured yet, so the simpler owned
-//!   buffers stay until a benchmark shows otherwise.
+//! * **Buffers.** Memory per idle connection is what matters for a server with
+//!   many connections, so connections own buffers only while they need them.
+//!   Receives use a provided-buffer ring (Linux 5.19): the kernel picks one of the
+//!   loop's 64 KiB pool buffers when data arrives, the bytes are offered to the
+//!   driver straight from it, and it goes back to the pool at once. Only bytes the
+//!   driver does not take (the application is behind: it buffers at most one
+//!   record ahead) are copied into a buffer the connection keeps until a whole
+//!   period of its timer passes without a backlog. The pool starts with two
+//!   buffers (a lone busy connection cycles through few, warm ones) and grows,
+//!   up to 64, when a receive finds it empty (that receive is submitted again).
+//!   Sends take a 128 KiB buffer (a maximal record of 65 543 bytes and room to
+//!   batch small frames into one `Send`) from the loop's spares and return it
+//!   when all was sent; spares not needed for a second are freed, so a steady load
+//!   reuses its buffers and nothing is allocated per message. On kernels without
+//!   buffer rings each connection receives into a 64 KiB buffer of its own.
+//!   Registered (fixed) buffers are not used: the gain of not mapping pages per
+//!   operation is not measured yet.
 //! * **Accept** is single-shot and re-submitted after each connection (works on
 //!   every kernel with `IORING_OP_ACCEPT`; multishot would need 5.19).
 //! * **Close.** A finished connection sends its end of stream after its last
@@ -128,7 +137,7 @@ mod linux {
     /// Checks that io_uring can be set up here, with every operation this crate
     /// uses.
     pub fn check_available() -> io::Result<()> {
-        crate::ring::Ring::<()>::new(4).map(drop)
+        crate::ring::Ring::<()>::new(4, None).map(drop)
     }
 
     /// Most accepted connections that wait in [`Server::accept`]'s queue; more are

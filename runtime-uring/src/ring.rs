@@ -14,6 +14,17 @@
 //!   moves the heap block of, or frees a held buffer before that;
 //! * if the ring is dropped with operations still in flight, their memory is
 //!   leaked on purpose (never freed), since the kernel may still use it;
+//! * receives may instead pick a buffer of the ring's **provided-buffer pool**
+//!   ([`BufPool`], a buffer ring registered with the kernel, Linux 5.19): the pool's
+//!   memory (the ring of entries and every buffer) belongs to the `Ring` and is
+//!   never freed while an operation may be in flight. The kernel writes only into
+//!   buffers published in the buffer ring; a buffer leaves it when a completion
+//!   names it, and only then can its bytes be read, through the [`Pooled`] token
+//!   that completion carries, which is not `Clone` and is consumed by
+//!   [`Ring::give_back`], the only way a buffer is published again. Every entry is
+//!   written before the tail that publishes it (a release store), and a slot is
+//!   rewritten only after the kernel consumed it: the ring has at least as many
+//!   slots as the pool has buffers;
 //! * the only other `unsafe` is taking ownership of the file descriptor that a
 //!   completed `Accept` returns: the kernel just installed it for us and nothing
 //!   else in the process knows that number.
@@ -23,11 +34,14 @@
 //! (the number is not reused under an operation) but not for memory safety.
 #![allow(unsafe_code)]
 
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use std::alloc::Layout;
 use std::collections::HashMap;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 /// The `user_data` of one tracked operation.
@@ -59,6 +73,15 @@ struct Op<T> {
     held: Held,
 }
 
+/// A provided buffer that a completed receive filled: its bytes are readable with
+/// [`Ring::pooled`] until it is handed to [`Ring::give_back`] (dropping it
+/// instead leaves the buffer out of the pool for good).
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    bid: u16,
+    len: usize,
+}
+
 /// A completed operation, with its memory handed back.
 pub(crate) struct Done<T> {
     pub(crate) id: OpId,
@@ -68,6 +91,9 @@ pub(crate) struct Done<T> {
     pub(crate) result: i32,
     /// The buffer of a `Recv` or `Send`.
     pub(crate) buf: Option<Vec<u8>>,
+    /// The pool's buffer a pooled `Recv` filled (also at end of stream, if the
+    /// kernel picked one): to be given back.
+    pub(crate) pooled: Option<Pooled>,
     /// The accepted socket of a successful `Accept`.
     pub(crate) fd: Option<OwnedFd>,
 }
@@ -76,6 +102,8 @@ pub(crate) struct Done<T> {
 /// operation for the event loop.
 pub(crate) struct Ring<T> {
     uring: IoUring,
+    /// Provided receive buffers; `None` where the kernel has no buffer rings.
+    pool: Option<BufPool>,
     ops: HashMap<OpId, Op<T>>,
     next: OpId,
     /// Completions reaped while making room in the submission queue.
@@ -143,21 +171,188 @@ pub(crate) fn checked(setup: io::Result<IoUring>) -> io::Result<IoUring> {
     Ok(uring)
 }
 
+/// The buffer group id of the pool (one pool per ring).
+const POOL_GROUP: u16 = 0;
+/// The most slots a buffer ring may have.
+const MAX_SLOTS: usize = 1 << 15;
+/// Alignment of the slot memory: the kernel wants it page-aligned, and 64 KiB
+/// covers every page size Linux uses.
+const SLOT_ALIGN: usize = 64 << 10;
+
+/// How large a provided-buffer pool is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolSize {
+    /// Bytes per buffer.
+    pub(crate) buf_len: usize,
+    /// Buffers provided at the start.
+    pub(crate) initial: usize,
+    /// Buffers it may grow to ([`Ring::grow_pool`]); at most 32 768.
+    pub(crate) max: usize,
+}
+
+/// One slot of a buffer ring as the kernel lays it out (`struct io_uring_buf`);
+/// the `resv` field of slot 0 is the ring's tail. Only the kernel reads it.
+#[repr(C)]
+#[allow(dead_code)]
+struct Slot {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == 16);
+const _: () = assert!(core::mem::size_of::<Slot>() == core::mem::size_of::<types::BufRingEntry>());
+
+/// A buffer ring registered with the kernel and the buffers it provides. Buffer
+/// `bid` is `bufs[bid]`, `buf_len` bytes; it is either published in the ring
+/// (the kernel's to fill) or out of it, named by exactly one [`Pooled`].
+struct BufPool {
+    /// `mask + 1` slots of [`SLOT_ALIGN`]-aligned memory from `layout`.
+    slots: NonNull<Slot>,
+    layout: Layout,
+    mask: u16,
+    /// Slots published so far (wrapping): the tail as last stored.
+    tail: u16,
+    /// The buffers, each a leaked `Box<[u8]>` of `buf_len` bytes.
+    bufs: Vec<NonNull<u8>>,
+    buf_len: usize,
+    max: usize,
+}
+
+impl BufPool {
+    /// Allocates the slots and registers them as buffer group [`POOL_GROUP`] of
+    /// `uring`, then provides `size.initial` buffers.
+    fn new(uring: &IoUring, size: PoolSize) -> io::Result<BufPool> {
+        let max = size.max.clamp(1, MAX_SLOTS);
+        let entries = max.next_power_of_two();
+        let layout = Layout::from_size_align(entries * core::mem::size_of::<Slot>(), SLOT_ALIGN)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: the layout's size is not zero (at least one slot).
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let slots = NonNull::new(raw.cast::<Slot>())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let mut pool = BufPool {
+            slots,
+            layout,
+            mask: u16::try_from(entries - 1).unwrap_or(u16::MAX),
+            tail: 0,
+            bufs: Vec::new(),
+            buf_len: size.buf_len.max(1),
+            max,
+        };
+        // SAFETY: `raw` points to `entries` zeroed slots (tail 0: nothing
+        // published yet), page-aligned, and stays allocated until the pool is
+        // dropped: only after the ring's operations completed (see `Ring::drop`,
+        // which leaks the pool otherwise). On failure nothing was registered and
+        // dropping the pool frees the slots.
+        unsafe {
+            uring.submitter().register_buf_ring_with_flags(
+                raw as u64,
+                u16::try_from(entries).unwrap_or(u16::MAX),
+                POOL_GROUP,
+                0,
+            )?;
+        }
+        for _ in 0..size.initial.min(max) {
+            pool.grow();
+        }
+        Ok(pool)
+    }
+
+    /// Adds one buffer and provides it; false at `max`.
+    fn grow(&mut self) -> bool {
+        if self.bufs.len() >= self.max {
+            return false;
+        }
+        let Ok(bid) = u16::try_from(self.bufs.len()) else {
+            return false;
+        };
+        let block: Box<[u8]> = vec![0u8; self.buf_len].into_boxed_slice();
+        let Some(ptr) = NonNull::new(Box::into_raw(block).cast::<u8>()) else {
+            return false;
+        };
+        self.bufs.push(ptr);
+        self.publish(bid);
+        true
+    }
+
+    /// Puts buffer `bid`, which is out of the ring, back into it.
+    fn publish(&mut self, bid: u16) {
+        let addr = self.bufs[usize::from(bid)].as_ptr() as u64;
+        // SAFETY: `tail & mask` indexes one of the `mask + 1` slots. That slot holds
+        // no published, unconsumed entry: at most `bufs.len() <= mask + 1` buffers
+        // are published at once and `bid` is not one of them, so the kernel does
+        // not read it now. Writing through the raw place creates no reference and
+        // leaves `resv` (slot 0's is the tail) alone.
+        unsafe {
+            let slot = self.slots.as_ptr().add(usize::from(self.tail & self.mask));
+            (*slot).addr = addr;
+            (*slot).len = len32(self.buf_len);
+            (*slot).bid = bid;
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: slot 0's `resv` is the ring's tail: a live, aligned u16 that the
+        // kernel only reads, atomically. The release store publishes the slot
+        // written above before the kernel can see the new tail.
+        let tail =
+            unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*self.slots.as_ptr()).resv)) };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// The bytes of a buffer out of the ring.
+    fn bytes(&self, p: &Pooled) -> &[u8] {
+        let ptr = self.bufs[usize::from(p.bid)];
+        // SAFETY: a `Pooled` is made only for a buffer a completion named (so it is
+        // out of the ring and the kernel no longer writes it) with `bid` in range
+        // and `len <= buf_len`; it is published again only by `give_back`, which
+        // consumes the token and needs `&mut` of the ring, so not while this
+        // borrow lives. The block lives as long as the pool.
+        unsafe { std::slice::from_raw_parts(ptr.as_ptr(), p.len) }
+    }
+}
+
+// SAFETY: the pool owns its slots and buffers as a `Box` owns its block: nothing
+// else in the process points into them (a `Pooled` is an index, read through the
+// ring). Moving the pool to another thread along with its ring changes nothing
+// for the kernel, which reaches the memory through the ring, wherever it is used.
+unsafe impl Send for BufPool {}
+
+impl Drop for BufPool {
+    fn drop(&mut self) {
+        // Reached only when the kernel can no longer use the memory: the pool was
+        // never registered, or no operation is in flight (`Ring::drop`).
+        for ptr in self.bufs.drain(..) {
+            let raw = std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), self.buf_len);
+            // SAFETY: each pointer came from `Box::into_raw` of a `buf_len`-byte
+            // boxed slice and is freed once, here.
+            drop(unsafe { Box::from_raw(raw) });
+        }
+        // SAFETY: `slots` was allocated with `layout` and is freed once, here.
+        unsafe { std::alloc::dealloc(self.slots.as_ptr().cast::<u8>(), self.layout) };
+    }
+}
+
 fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl<T: Copy> Ring<T> {
     /// A ring with `entries` submission slots (and four times as many completion
-    /// slots, so that a loop with many sockets rarely overflows).
-    pub(crate) fn new(entries: u32) -> io::Result<Self> {
+    /// slots, so that a loop with many sockets rarely overflows), and a pool of
+    /// provided receive buffers of `pool` size if asked for and the kernel has
+    /// buffer rings (5.19; see [`has_pool`](Self::has_pool)).
+    pub(crate) fn new(entries: u32, pool: Option<PoolSize>) -> io::Result<Self> {
         let uring = checked(
             IoUring::builder()
                 .setup_cqsize(entries.saturating_mul(4))
                 .build(entries),
         )?;
+        // Without buffer rings, receives use buffers of their own instead.
+        let pool = pool.and_then(|size| BufPool::new(&uring, size).ok());
         Ok(Ring {
             uring,
+            pool,
             ops: HashMap::new(),
             next: 1,
             early: Vec::new(),
@@ -182,6 +377,57 @@ impl<T: Copy> Ring<T> {
                 held: Held::Buf(buf),
             },
         )
+    }
+
+    /// Whether receives can use the pool ([`recv_pooled`](Self::recv_pooled)).
+    pub(crate) fn has_pool(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    /// Receives into a buffer the kernel picks from the pool once data is there,
+    /// so a waiting receive holds no memory. It completes with `-ENOBUFS` if the
+    /// pool is empty then. `None` without a pool.
+    pub(crate) fn recv_pooled(&mut self, fd: RawFd, tag: T) -> Option<OpId> {
+        let len = len32(self.pool.as_ref()?.buf_len);
+        let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+            .buf_group(POOL_GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT);
+        Some(self.track(
+            entry,
+            Op {
+                tag,
+                kind: Kind::Recv,
+                // The kernel writes only into a pool buffer, owned by the pool.
+                held: Held::Nothing,
+            },
+        ))
+    }
+
+    /// The received bytes in a pool buffer.
+    pub(crate) fn pooled(&self, p: &Pooled) -> &[u8] {
+        match &self.pool {
+            Some(pool) => pool.bytes(p),
+            None => &[],
+        }
+    }
+
+    /// Returns a pool buffer to the kernel once its bytes were used.
+    pub(crate) fn give_back(&mut self, p: Pooled) {
+        if let Some(pool) = &mut self.pool {
+            pool.publish(p.bid);
+        }
+    }
+
+    /// Adds a buffer to the pool, up to its maximum; false if none was added.
+    pub(crate) fn grow_pool(&mut self) -> bool {
+        self.pool.as_mut().is_some_and(BufPool::grow)
+    }
+
+    /// Buffers in the pool (provided or out).
+    #[cfg(test)]
+    pub(crate) fn pool_buffers(&self) -> usize {
+        self.pool.as_ref().map_or(0, |p| p.bufs.len())
     }
 
     /// Sends `buf[range]`. The buffer is the ring's until the completion.
@@ -301,12 +547,12 @@ impl<T: Copy> Ring<T> {
     }
 
     fn reap_cq(&mut self, out: &mut Vec<Done<T>>) {
-        let cqes: Vec<(u64, i32)> = self
+        let cqes: Vec<(u64, i32, u32)> = self
             .uring
             .completion()
-            .map(|c| (c.user_data(), c.result()))
+            .map(|c| (c.user_data(), c.result(), c.flags()))
             .collect();
-        for (id, result) in cqes {
+        for (id, result, flags) in cqes {
             if id == UNTRACKED {
                 continue;
             }
@@ -324,12 +570,23 @@ impl<T: Copy> Ring<T> {
                 Held::Buf(b) => Some(b),
                 Held::Nothing | Held::Time(_) => None,
             };
+            // A buffer the kernel took out of the pool for this receive.
+            let pooled = match (op.kind, cqueue::buffer_select(flags), &self.pool) {
+                (Kind::Recv, Some(bid), Some(pool)) if usize::from(bid) < pool.bufs.len() => {
+                    Some(Pooled {
+                        bid,
+                        len: usize::try_from(result).unwrap_or(0).min(pool.buf_len),
+                    })
+                }
+                _ => None,
+            };
             out.push(Done {
                 id,
                 tag: op.tag,
                 kind: op.kind,
                 result,
                 buf,
+                pooled,
                 fd,
             });
         }
@@ -338,9 +595,21 @@ impl<T: Copy> Ring<T> {
 
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
-        // The kernel may still use the memory of operations in flight: never free it.
+        if self.ops.is_empty() {
+            // Nothing can pick or fill a pool buffer any more: the pool is freed
+            // after the ring itself (field order).
+            if self.pool.is_some() {
+                let _ = self.uring.submitter().unregister_buf_ring(POOL_GROUP);
+            }
+            return;
+        }
+        // The kernel may still use the memory of operations in flight, the pool's
+        // included: never free it.
         for (_, op) in self.ops.drain() {
             std::mem::forget(op.held);
+        }
+        if let Some(pool) = self.pool.take() {
+            std::mem::forget(pool);
         }
     }
 }
@@ -366,7 +635,7 @@ mod tests {
 
     #[test]
     fn timeout_completes_and_returns_nothing_held() {
-        let mut ring: Ring<u8> = Ring::new(8).unwrap();
+        let mut ring: Ring<u8> = Ring::new(8, None).unwrap();
         let id = ring.timeout(Duration::from_millis(1), 7);
         let mut out = Vec::new();
         for _ in 0..100 {
@@ -379,6 +648,83 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].id, out[0].tag, out[0].kind), (id, 7, Kind::Timeout));
         assert_eq!(out[0].result, -libc::ETIME);
+        assert_eq!(ring.in_flight(), 0);
+    }
+
+    /// Submits and reaps until `n` completions arrived (bounded).
+    fn reap_n(ring: &mut Ring<u8>, n: usize) -> Vec<Done<u8>> {
+        let mut out = Vec::new();
+        for _ in 0..1_000 {
+            if out.len() >= n {
+                break;
+            }
+            ring.submit_and_wait(1).unwrap();
+            ring.reap(&mut out);
+        }
+        assert_eq!(out.len(), n, "completions");
+        out
+    }
+
+    #[test]
+    fn pooled_receives_cycle_the_buffers_and_run_dry_until_one_is_given_back() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let size = PoolSize {
+            buf_len: 16,
+            initial: 2,
+            max: 3,
+        };
+        let mut ring: Ring<u8> = Ring::new(8, Some(size)).unwrap();
+        assert!(ring.has_pool(), "this kernel has buffer rings");
+        assert_eq!(ring.pool_buffers(), 2);
+        let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = rx.as_raw_fd();
+
+        // More receives than buffers: each buffer comes back and is used again.
+        for round in 0..7u8 {
+            let msg = [round; 5];
+            tx.write_all(&msg).unwrap();
+            let id = ring.recv_pooled(fd, round).unwrap();
+            let mut done = reap_n(&mut ring, 1);
+            let d = done.pop().unwrap();
+            assert_eq!((d.id, d.tag, d.kind, d.result), (id, round, Kind::Recv, 5));
+            assert!(d.buf.is_none());
+            let p = d.pooled.expect("a pool buffer");
+            assert_eq!(ring.pooled(&p), &msg);
+            ring.give_back(p);
+        }
+
+        // Keep both buffers out: the next receive finds the pool empty.
+        let mut held = Vec::new();
+        for i in 0..2u8 {
+            tx.write_all(&[i; 16]).unwrap();
+            ring.recv_pooled(fd, i).unwrap();
+            let d = reap_n(&mut ring, 1).pop().unwrap();
+            assert_eq!(d.result, 16);
+            held.push(d.pooled.expect("a pool buffer"));
+        }
+        tx.write_all(b"more").unwrap();
+        ring.recv_pooled(fd, 9).unwrap();
+        let d = reap_n(&mut ring, 1).pop().unwrap();
+        assert_eq!(d.result, -libc::ENOBUFS);
+        assert!(d.pooled.is_none());
+        // The held buffers still hold their bytes.
+        assert_eq!(ring.pooled(&held[0]), &[0u8; 16]);
+        assert_eq!(ring.pooled(&held[1]), &[1u8; 16]);
+
+        // Growing adds a third buffer (the bound), and no more.
+        assert!(ring.grow_pool());
+        assert!(!ring.grow_pool());
+        assert_eq!(ring.pool_buffers(), 3);
+        ring.recv_pooled(fd, 10).unwrap();
+        let d = reap_n(&mut ring, 1).pop().unwrap();
+        assert_eq!(d.result, 4);
+        let p = d.pooled.expect("the new buffer");
+        assert_eq!(ring.pooled(&p), b"more");
+        ring.give_back(p);
+        for p in held {
+            ring.give_back(p);
+        }
         assert_eq!(ring.in_flight(), 0);
     }
 }
