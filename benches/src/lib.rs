@@ -63,7 +63,7 @@ pub const USAGE: &str = "\
 usage: weft-benches [--quick] [--smoke] [--json PATH] [--chart PNG] [FILTER...]
        weft-benches --chart-from JSON --chart PNG
 
-  --quick      3 passes of 0.4 s windows (whole run well under a minute)
+  --quick      3 passes of 0.4 s windows (whole run under 3 minutes)
   (default)    5 passes of 1 s windows
   --smoke      1 pass of a few milliseconds: proves the code runs, timings meaningless
   --json PATH  also write the rows as a JSON array to PATH

@@ -113,7 +113,7 @@ impl Spec {
 }
 
 /// Connections in W6/W7 in quick mode.
-pub const QUICK_CONNS: usize = 250;
+pub const QUICK_CONNS: usize = 1_000;
 
 /// Every W6/W7 benchmark whose adapter is available, for `method`.
 pub fn catalog(method: &Method) -> Vec<Spec> {
