@@ -59,7 +59,7 @@
 //!   record ahead) are copied into a buffer the connection keeps until a whole
 //!   period of its timer passes without a backlog. The pool starts with two
 //!   buffers (a lone busy connection cycles through few, warm ones) and grows,
-//!   up to 64, when a receive finds it empty (that receive is submitted again).
+//!   up to 256, when a receive finds it empty (that receive is submitted again).
 //!   Sends take a 128 KiB buffer (a maximal record of 65 543 bytes and room to
 //!   batch small frames into one `Send`) from the loop's spares and return it
 //!   when all was sent; spares not needed for a second are freed, so a steady load
