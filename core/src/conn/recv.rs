@@ -40,6 +40,15 @@ impl Connection {
             }
             if self.record_pos < self.record.len() {
                 self.next_frame_in_record(now);
+                // A finished record is let go at once (events that refer to it hold
+                // it in `held`), so that once they are consumed the receive buffer
+                // is the only owner of its storage and reuses it for the next
+                // input instead of allocating.
+                #[cfg(feature = "alloc")]
+                if self.record_pos >= self.record.len() {
+                    self.record = bytes::Bytes::new();
+                    self.record_pos = 0;
+                }
                 continue;
             }
             if !self.next_record(now) {

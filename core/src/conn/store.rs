@@ -11,16 +11,28 @@ use crate::time::Instant;
 #[cfg(feature = "alloc")]
 mod imp {
     use super::Instant;
-    use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+    use alloc::collections::VecDeque;
     use alloc::vec::Vec;
 
-    /// Id-keyed table.
+    /// Id-keyed table, sorted by id. A sorted deque rather than a B-tree: ids are
+    /// mostly issued in increasing order and retired oldest first, so inserts go
+    /// to the back and removals come from near the front, and a table that
+    /// empties and refills keeps its storage (a B-tree frees and allocates a node
+    /// each time: four allocations per request/response round trip). Its length is
+    /// bounded by a configured limit, which bounds the worst-case shifting too.
     #[derive(Debug)]
-    pub(crate) struct Map<V>(BTreeMap<u64, V>);
+    pub(crate) struct Map<V>(VecDeque<(u64, V)>);
 
     impl<V> Map<V> {
         pub(crate) fn new() -> Self {
-            Map(BTreeMap::new())
+            Map(VecDeque::new())
+        }
+        fn find(&self, k: u64) -> Result<usize, usize> {
+            // Most lookups are for the oldest entry.
+            match self.0.front() {
+                Some(e) if e.0 == k => Ok(0),
+                _ => self.0.binary_search_by_key(&k, |e| e.0),
+            }
         }
         pub(crate) fn len(&self) -> usize {
             self.0.len()
@@ -30,53 +42,72 @@ mod imp {
         }
         /// Inserts; `Err` only when a fixed capacity is full (never with a heap).
         pub(crate) fn insert(&mut self, k: u64, v: V) -> Result<(), V> {
-            self.0.insert(k, v);
+            if self.0.back().is_none_or(|e| e.0 < k) {
+                self.0.push_back((k, v));
+                return Ok(());
+            }
+            match self.find(k) {
+                Ok(i) => self.0[i].1 = v,
+                Err(i) => self.0.insert(i, (k, v)),
+            }
             Ok(())
         }
         pub(crate) fn get(&self, k: u64) -> Option<&V> {
-            self.0.get(&k)
+            self.find(k).ok().map(|i| &self.0[i].1)
         }
         pub(crate) fn get_mut(&mut self, k: u64) -> Option<&mut V> {
-            self.0.get_mut(&k)
+            let i = self.find(k).ok()?;
+            Some(&mut self.0[i].1)
         }
         pub(crate) fn remove(&mut self, k: u64) -> Option<V> {
-            self.0.remove(&k)
+            let i = self.find(k).ok()?;
+            self.0.remove(i).map(|e| e.1)
         }
         pub(crate) fn contains(&self, k: u64) -> bool {
-            self.0.contains_key(&k)
+            self.find(k).is_ok()
         }
         pub(crate) fn clear(&mut self) {
             self.0.clear();
         }
         /// Keys above `k`, ascending.
         pub(crate) fn keys_above(&self, k: u64) -> Vec<u64> {
-            self.0
-                .range(k.saturating_add(1)..)
-                .map(|(&id, _)| id)
-                .filter(|&id| id > k)
-                .collect()
+            let from = self.0.partition_point(|e| e.0 <= k);
+            self.0.range(from..).map(|e| e.0).collect()
         }
     }
 
-    /// Deadlines ordered by time.
+    /// Deadlines ordered by time (then id), sorted in a deque for the same reason
+    /// as [`Map`]: deadlines mostly arrive in increasing order.
     #[derive(Debug)]
-    pub(crate) struct Deadlines(BTreeSet<(Instant, u64)>);
+    pub(crate) struct Deadlines(VecDeque<(Instant, u64)>);
 
     impl Deadlines {
         pub(crate) fn new() -> Self {
-            Deadlines(BTreeSet::new())
+            Deadlines(VecDeque::new())
         }
         pub(crate) fn insert(&mut self, t: Instant, id: u64) {
-            self.0.insert((t, id));
+            let e = (t, id);
+            if self.0.back().is_none_or(|b| *b < e) {
+                self.0.push_back(e);
+                return;
+            }
+            if let Err(i) = self.0.binary_search(&e) {
+                self.0.insert(i, e);
+            }
         }
         pub(crate) fn remove(&mut self, t: Instant, id: u64) {
-            self.0.remove(&(t, id));
+            let e = (t, id);
+            if self.0.front() == Some(&e) {
+                self.0.pop_front();
+            } else if let Ok(i) = self.0.binary_search(&e) {
+                self.0.remove(i);
+            }
         }
         pub(crate) fn first(&self) -> Option<(Instant, u64)> {
-            self.0.first().copied()
+            self.0.front().copied()
         }
         pub(crate) fn pop_first(&mut self) -> Option<(Instant, u64)> {
-            self.0.pop_first()
+            self.0.pop_front()
         }
         pub(crate) fn clear(&mut self) {
             self.0.clear();
@@ -301,5 +332,67 @@ mod tests {
         b.grow(3).unwrap().copy_from_slice(&[1, 2, 3]);
         b.drain_front(1);
         assert_eq!(b.as_slice(), &[2, 3]);
+    }
+
+    /// The sorted tables behave like the ordered collections they replace, for any
+    /// order of operations (keys from a small range, so collisions are frequent).
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn sorted_tables_match_ordered_collections() {
+        use alloc::collections::{BTreeMap, BTreeSet};
+        fn prop(ops: alloc::vec::Vec<(u8, u8, u8)>) -> bool {
+            let mut m: Map<u8> = Map::new();
+            let mut mm = BTreeMap::new();
+            let mut d = Deadlines::new();
+            let mut dm = BTreeSet::new();
+            for (op, k, v) in ops {
+                let (k64, t) = (u64::from(k % 16), Instant::from_millis(u64::from(v % 8)));
+                match op % 6 {
+                    0 => {
+                        m.insert(k64, v).unwrap();
+                        mm.insert(k64, v);
+                    }
+                    1 => {
+                        if m.remove(k64) != mm.remove(&k64) {
+                            return false;
+                        }
+                    }
+                    2 => {
+                        if let (Some(a), Some(b)) = (m.get_mut(k64), mm.get_mut(&k64)) {
+                            *a = v;
+                            *b = v;
+                        }
+                    }
+                    3 => {
+                        d.insert(t, k64);
+                        dm.insert((t, k64));
+                    }
+                    4 => {
+                        d.remove(t, k64);
+                        dm.remove(&(t, k64));
+                    }
+                    _ => {
+                        if d.pop_first() != dm.pop_first() {
+                            return false;
+                        }
+                    }
+                }
+                let keys: alloc::vec::Vec<u64> = mm.keys().copied().collect();
+                let above: alloc::vec::Vec<u64> = mm.range(k64 + 1..).map(|e| *e.0).collect();
+                if m.len() != mm.len()
+                    || m.get(k64) != mm.get(&k64)
+                    || m.contains(k64) != mm.contains_key(&k64)
+                    || m.keys_above(k64) != above
+                    || m.keys_above(0).len() + usize::from(m.contains(0)) != keys.len()
+                    || d.first() != dm.first().copied()
+                {
+                    return false;
+                }
+            }
+            true
+        }
+        quickcheck::QuickCheck::new()
+            .tests(300)
+            .quickcheck(prop as fn(alloc::vec::Vec<(u8, u8, u8)>) -> bool);
     }
 }
