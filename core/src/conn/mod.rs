@@ -805,6 +805,19 @@ impl Connection {
         Some(shared.slice_ref(d.payload))
     }
 
+    /// The subject (or topic) of the current event as shared bytes, without
+    /// copying; empty shared bytes for events without one.
+    #[cfg(feature = "alloc")]
+    pub fn take_subject(&self, id: DataId) -> Option<Bytes> {
+        let d = self.data(id)?;
+        if d.subject.is_empty() {
+            return Some(Bytes::new());
+        }
+        let (_, r) = self.current.as_ref()?;
+        let (_, shared) = self.held.get(r)?;
+        Some(shared.slice_ref(d.subject))
+    }
+
     // ----- helpers shared by the sub-modules -----
 
     fn peer_limits(&self) -> (usize, usize) {

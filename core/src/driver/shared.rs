@@ -170,8 +170,10 @@ impl State {
 
     fn data(&self, id: DataId) -> (Bytes, Bytes, Bytes) {
         match self.conn.data(id) {
+            // Subject and payload are shared slices of the received record; the
+            // text (an error message, rare) is copied.
             Some(d) => (
-                Bytes::copy_from_slice(d.subject),
+                self.conn.take_subject(id).unwrap_or_default(),
                 self.conn.take_payload(id).unwrap_or_default(),
                 Bytes::copy_from_slice(d.text.as_bytes()),
             ),
