@@ -48,6 +48,9 @@ const RECV_BUF: usize = 64 * 1024;
 /// Pool buffers provided at the start: a single busy connection cycles through
 /// few buffers, which stay warm in the cache.
 const POOL_INITIAL: usize = 2;
+/// Bytes of the receive a connection makes with a buffer of its own after the
+/// pool ran dry on it.
+const STARVED_RECV_BUF: usize = 4 * 1024;
 /// Pool buffers at most (16 MiB of [`RECV_BUF`]s, reached only under load):
 /// receives completing at once beyond that many wait for the next turn of the
 /// loop. 64 starved some of 1,000 busy connections (W6 p99 over 200 ms); 256
@@ -113,6 +116,8 @@ struct Probe {
     /// Connections keeping a backlog buffer, and the bytes waiting in them.
     kept: usize,
     waiting: usize,
+    /// Receives that found the pool empty so far.
+    starved: u64,
 }
 
 /// What other threads share with the loop.
@@ -187,10 +192,15 @@ impl EventLoop {
     /// A loop whose receives use the ring's buffer pool if `pool` (and the kernel
     /// has buffer rings), else buffers of each connection's own.
     fn start(pool: bool) -> io::Result<EventLoop> {
-        let pool = pool.then_some(PoolSize {
+        EventLoop::start_sized(pool.then_some((POOL_INITIAL, POOL_MAX)))
+    }
+
+    /// A loop with a pool of `(initial, max)` buffers, or none.
+    fn start_sized(pool: Option<(usize, usize)>) -> io::Result<EventLoop> {
+        let pool = pool.map(|(initial, max)| PoolSize {
             buf_len: RECV_BUF,
-            initial: POOL_INITIAL,
-            max: POOL_MAX,
+            initial,
+            max,
         });
         let ring = Ring::new(RING_ENTRIES, pool)?;
         let (tx, rx) = UnixStream::pair()?;
@@ -218,6 +228,7 @@ impl EventLoop {
             trim_at: Instant::now() + SPARE_PERIOD,
             stop_when_idle: false,
             stop_now: false,
+            starved: 0,
         };
         let thread = std::thread::Builder::new()
             .name("weft-uring".into())
@@ -301,6 +312,10 @@ struct Conn {
     rlen: usize,
     /// The kept backlog held bytes since the timer last fired.
     rneeded: bool,
+    /// The last pooled receive found the pool empty: the next receive uses a small
+    /// buffer of the connection's own, so that a connection cannot lose the race
+    /// for pool buffers turn after turn while thousands of others are busy.
+    starved: bool,
     recv: Option<OpId>,
     /// The `Send` in flight (its buffer is the ring's), `[sent..slen]` of it
     /// still to go.
@@ -350,6 +365,8 @@ struct Loop {
     trim_at: Instant,
     stop_when_idle: bool,
     stop_now: bool,
+    /// Receives that found the pool empty (for tests and diagnosis).
+    starved: u64,
 }
 
 fn is_transient(errno: i32) -> bool {
@@ -436,6 +453,7 @@ impl Loop {
                         spares: self.spare.len(),
                         kept: self.conns.values().filter(|c| c.rbuf.is_some()).count(),
                         waiting: self.conns.values().map(|c| c.rlen).sum(),
+                        starved: self.starved,
                     });
                 }
                 #[cfg(test)]
@@ -483,6 +501,7 @@ impl Loop {
                 rbuf: None,
                 rlen: 0,
                 rneeded: false,
+                starved: false,
                 recv: None,
                 sent: 0,
                 slen: 0,
@@ -553,8 +572,11 @@ impl Loop {
             }
         }
         if c.recv.is_none() && !c.eof && !c.shut && c.rlen == 0 {
-            c.recv = if self.ring.has_pool() {
+            c.recv = if self.ring.has_pool() && !c.starved {
                 self.ring.recv_pooled(fd, Tag::Conn(id))
+            } else if c.starved {
+                let buf = c.rbuf.take().unwrap_or_else(|| vec![0; STARVED_RECV_BUF]);
+                Some(self.ring.recv(fd, buf, 0, Tag::Conn(id)))
             } else {
                 let buf = c.rbuf.take().unwrap_or_else(|| vec![0; RECV_BUF]);
                 Some(self.ring.recv(fd, buf, 0, Tag::Conn(id)))
@@ -616,7 +638,8 @@ impl Loop {
                 c.recv = None;
                 let landed = d.buf.is_some() || d.pooled.is_some();
                 if let Some(buf) = d.buf {
-                    // Into the connection's own buffer (no pool).
+                    // Into the connection's own buffer (no pool, or starved).
+                    c.starved = false;
                     c.rbuf = Some(buf);
                     if d.result > 0 {
                         c.rlen += usize::try_from(d.result).unwrap_or(0);
@@ -637,6 +660,8 @@ impl Loop {
                     // The pool ran dry: one more buffer (up to the bound); `service`
                     // submits the receive again once this turn's buffers are back.
                     self.ring.grow_pool();
+                    c.starved = true;
+                    self.starved += 1;
                 } else if d.result < 0 && is_transient(-d.result) {
                     // Submitted again by `service`.
                 } else if !c.shut && !c.eof {
@@ -929,6 +954,10 @@ fn keep_unread(c: &mut Conn, data: &[u8]) {
     if t < data.len() {
         let rest = &data[t..];
         let buf = c.rbuf.get_or_insert_with(|| vec![0; RECV_BUF]);
+        if buf.len() < rest.len() {
+            // A starved receive's small buffer: grow it to a whole receive.
+            buf.resize(RECV_BUF.max(rest.len()), 0);
+        }
         buf[..rest.len()].copy_from_slice(rest);
         c.rlen = rest.len();
         c.rneeded = true;
@@ -1073,5 +1102,44 @@ mod tests {
     #[test]
     fn own_receive_buffers_without_a_pool() {
         watchdog(|| buffers_follow_the_load(false));
+    }
+
+    /// Many connections receiving at once from a pool of one buffer: receives
+    /// that find it empty go on with buffers of their own, and every byte arrives.
+    #[test]
+    fn connections_starved_of_pool_buffers_still_receive() {
+        watchdog(|| {
+            const CONNS: usize = 16;
+            let server = crate::Server::bind("127.0.0.1:0", Config::default()).expect("bind");
+            let lp = EventLoop::start_sized(Some((1, 1))).expect("loop");
+            let mut pairs = Vec::new();
+            for _ in 0..CONNS {
+                let client = lp
+                    .connect(server.local_addr(), Config::default())
+                    .expect("connect");
+                let conn = server.accept().expect("accepted");
+                driver::block_on(client.connected()).expect("handshake");
+                pairs.push((client, conn));
+            }
+            if lp.probe().pool.is_none() {
+                // A kernel without buffer rings: nothing to starve.
+                return;
+            }
+            for round in 0..4u8 {
+                let msgs: Vec<Vec<u8>> = (0..CONNS)
+                    .map(|i| pattern(256 << 10, round.wrapping_mul(31).wrapping_add(i as u8)))
+                    .collect();
+                for ((_, conn), m) in pairs.iter().zip(&msgs) {
+                    driver::block_on(conn.send(m)).expect("send");
+                }
+                for ((client, _), m) in pairs.iter().zip(&msgs) {
+                    let got = driver::block_on(client.next_message()).expect("message");
+                    assert!(got[..] == m[..], "intact (round {round})");
+                }
+            }
+            let p = lp.probe();
+            assert!(p.starved > 0, "the pool never ran dry: {p:?}");
+            assert_eq!(p.pool, Some(1), "{p:?}");
+        });
     }
 }
