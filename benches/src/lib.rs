@@ -8,6 +8,7 @@
 //! - [`measure`]: warm-up, windows, interleaved passes, median / min / max.
 //! - [`w0`]: workload W0 (the core alone, in memory) and the limits (memcpy, CRC-32C).
 //! - [`report`]: rows, the aligned table and the JSON output.
+//! - [`targets`]: the targets checked against a run: met, or missed and by how much.
 //! - [`net`]: socket workloads W1-W3 on each adapter.
 //! - [`chart`]: the headline comparison as a PNG chart.
 
@@ -18,6 +19,7 @@ pub mod chart;
 pub mod measure;
 pub mod net;
 pub mod report;
+pub mod targets;
 pub mod w0;
 pub mod w67;
 
@@ -263,6 +265,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         out,
         "\nratio: W0 payload GB/s divided by the memcpy limit, and for crc=on also by the crc32c limit."
     )?;
+    write!(out, "{}", targets::report(&rows))?;
     if let Some(path) = &opts.json {
         std::fs::write(path, report::json(&rows))?;
         writeln!(out, "json: {}", path.display())?;
