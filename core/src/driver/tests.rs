@@ -31,6 +31,18 @@ impl Net {
         (net, c, s)
     }
 
+    /// A connected pair whose server application queues hold at most `cap` items.
+    fn small_server_queue(cap: usize) -> (Net, Handle, Handle) {
+        let (cd, client) = connect(Role::Client, Config::default(), 1);
+        let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), cap);
+        let mut net = Net {
+            drivers: vec![cd, sd],
+            links: vec![(0, 1, Vec::new(), Vec::new())],
+        };
+        net.run(client.connected()).unwrap();
+        (net, client, server)
+    }
+
     /// Moves bytes until quiet; bounded.
     fn pump(&mut self) {
         let mut buf = vec![0u8; 1 << 17];
@@ -259,13 +271,7 @@ fn send_waits_for_room_instead_of_growing() {
 
 #[test]
 fn application_queue_bound_holds_the_peer_back() {
-    let (cd, client) = connect(Role::Client, Config::default(), 1);
-    let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), 4);
-    let mut net = Net {
-        drivers: vec![cd, sd],
-        links: vec![(0, 1, Vec::new(), Vec::new())],
-    };
-    net.run(client.connected()).unwrap();
+    let (mut net, client, server) = Net::small_server_queue(4);
     for i in 0..50u8 {
         net.run(client.send(&[i])).unwrap();
     }
@@ -299,13 +305,7 @@ impl std::task::Wake for CountWaker {
 #[test]
 fn a_reader_wakes_a_paused_driver_once_it_made_room_for_a_batch() {
     use std::sync::{atomic::Ordering, Arc};
-    let (cd, client) = connect(Role::Client, Config::default(), 1);
-    let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), 4);
-    let mut net = Net {
-        drivers: vec![cd, sd],
-        links: vec![(0, 1, Vec::new(), Vec::new())],
-    };
-    net.run(client.connected()).unwrap();
+    let (mut net, client, server) = Net::small_server_queue(4);
     for i in 0..50u8 {
         net.run(client.send(&[i])).unwrap();
     }
@@ -340,13 +340,7 @@ fn a_reader_wakes_a_paused_driver_once_it_made_room_for_a_batch() {
 #[test]
 fn a_driver_holding_input_is_woken_by_the_reader_whatever_ran_in_between() {
     use std::sync::{atomic::Ordering, Arc};
-    let (cd, client) = connect(Role::Client, Config::default(), 1);
-    let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), 4);
-    let mut net = Net {
-        drivers: vec![cd, sd],
-        links: vec![(0, 1, Vec::new(), Vec::new())],
-    };
-    net.run(client.connected()).unwrap();
+    let (mut net, client, server) = Net::small_server_queue(4);
     // More than the server connection buffers: the rest waits in the link, as it
     // would in a transport's read buffer.
     const N: usize = 3000;
