@@ -59,6 +59,30 @@ pub mod ty {
     pub const EXTENSION_MIN: u8 = 0x40;
     /// Last ignorable extension type.
     pub const EXTENSION_MAX: u8 = 0x7f;
+    /// Every type with an encoding in this version, in code order (not
+    /// [`RESERVED_ACK`], not the extension range).
+    pub const DEFINED: [u8; 20] = [
+        CLIENT_HELLO,
+        SERVER_HELLO,
+        AUTH,
+        PING,
+        PONG,
+        CLOSE,
+        WINDOW_UPDATE,
+        MESSAGE,
+        REQUEST,
+        RESPONSE,
+        CANCEL,
+        SUBSCRIBE,
+        UNSUBSCRIBE,
+        PUBLISH,
+        DELIVER,
+        SUB_CREDIT,
+        SUB_DROPPED,
+        STREAM_DATA,
+        STREAM_RESET,
+        FRAGMENT,
+    ];
 }
 
 /// Length of the nonces in the HELLOs.
