@@ -166,8 +166,8 @@ impl CoreOneWay {
         let now = Instant::ZERO;
         let mut config = Config::default();
         config.params.integrity = integrity;
-        let client = Connection::new(Role::Client, config.clone(), now, 1);
-        let server = Connection::new(Role::Server, config, now, 2);
+        let client = Connection::new(Role::Client, config.clone(), now, [1; 32]);
+        let server = Connection::new(Role::Server, config, now, [2; 32]);
         let payload = (0..size).map(|i| (i % 251) as u8 + 1).collect();
         let mut b = CoreOneWay {
             name,

@@ -374,7 +374,7 @@ fn new_hmac(key: &[u8]) -> HmacSha256 {
 }
 
 /// HMAC-SHA256 of the concatenation of `parts` under `key`.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = new_hmac(key);
     for part in parts {
         mac.update(part);

@@ -17,6 +17,7 @@ pub mod error;
 pub mod integrity;
 #[cfg(feature = "alloc")]
 pub mod router;
+pub mod secrets;
 #[cfg(feature = "alloc")]
 pub mod stream;
 pub mod time;

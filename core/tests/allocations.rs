@@ -31,8 +31,8 @@ const NOW: Instant = Instant::ZERO;
 impl Pair {
     fn connected() -> Pair {
         let mut p = Pair {
-            client: Connection::new(Role::Client, Config::default(), NOW, 1),
-            server: Connection::new(Role::Server, Config::default(), NOW, 2),
+            client: Connection::new(Role::Client, Config::default(), NOW, [1; 32]),
+            server: Connection::new(Role::Server, Config::default(), NOW, [2; 32]),
             buf: vec![0u8; 256 << 10],
             reply: Vec::with_capacity(64),
         };

@@ -723,8 +723,8 @@ impl Arbitrary for FrameModel {
 // ===================================================================================
 
 const NOW: Instant = Instant::from_millis(1_000);
-const CLIENT_SEED: u64 = 11;
-const SERVER_SEED: u64 = 22;
+const CLIENT_SEED: [u8; 32] = [11; 32];
+const SERVER_SEED: [u8; 32] = [22; 32];
 /// Large enough for any record (65 535 + 8) and the preface.
 const TX_BUF: usize = 1 << 17;
 

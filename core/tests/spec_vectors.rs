@@ -9,8 +9,8 @@
 //! `weft_core::conn::Connection` client and server send each other during a PSK
 //! handshake with fixed seeds: with `alloc`, the handshake is run and its bytes must
 //! equal the vectors. Without it (and with it), the vectors must be consistent: the
-//! proofs in them are recomputed from their transcript, the nonces from the seeded
-//! generator, and the worked example of section 7.5 must be derived from them.
+//! proofs in them are recomputed from their transcript, the nonces from the seeds
+//! by the spec's HKDF derivation, and the worked example of section 7.5 must be derived from them.
 //!
 //! To regenerate the vector blocks after a deliberate wire change, run
 //! `cargo test -p weft-core --test spec_vectors -- --ignored --nocapture print_vectors`
@@ -597,9 +597,10 @@ fn document_holds_the_expected_vectors() {
 const HS_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 /// Its key id.
 const HS_KEY_ID: &[u8] = b"device-7";
-/// The seeds given to `Connection::new`.
-const HS_CLIENT_SEED: u64 = 1;
-const HS_SERVER_SEED: u64 = 2;
+/// The seeds given to `Connection::new`: 32 bytes of 0x01 (client) and of 0x02
+/// (server).
+const HS_CLIENT_SEED: [u8; 32] = [1; 32];
+const HS_SERVER_SEED: [u8; 32] = [2; 32];
 
 /// The bytes each side writes during the handshake.
 struct Flights {
@@ -683,20 +684,22 @@ fn doc_flights() -> Flights {
     }
 }
 
-/// SplitMix64, the seeded generator of `weft_core` (`config::Rng`): each side's
-/// nonce is its first two outputs, little-endian.
-fn splitmix_nonce(seed: u64) -> [u8; 16] {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+/// A nonce as section 7.5 derives it from a 32-byte seed, written here from the
+/// spec's text alone: HKDF-SHA256 with salt "weft v1 seed" and info "weft v1 nonce",
+/// the first 16 bytes of the one output block.
+fn spec_nonce(seed: &[u8; 32]) -> [u8; 16] {
+    use hmac::{Hmac, Mac};
+    fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+    let prk = mac(b"weft v1 seed", &[seed]);
+    let okm = mac(&prk, &[b"weft v1 nonce", &[1]]);
     let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&next().to_le_bytes());
-    out[8..].copy_from_slice(&next().to_le_bytes());
+    out.copy_from_slice(&okm[..16]);
     out
 }
 
@@ -772,8 +775,8 @@ fn handshake_example(f: &Flights) -> String {
     else {
         panic!("the client's second flight is AUTH")
     };
-    assert_eq!(client_nonce, splitmix_nonce(HS_CLIENT_SEED), "client nonce");
-    assert_eq!(server_nonce, splitmix_nonce(HS_SERVER_SEED), "server nonce");
+    assert_eq!(client_nonce, spec_nonce(&HS_CLIENT_SEED), "client nonce");
+    assert_eq!(server_nonce, spec_nonce(&HS_SERVER_SEED), "server nonce");
 
     // The transcript: both prefaces, CLIENT_HELLO as sent, SERVER_HELLO with an
     // empty proof.
@@ -814,7 +817,9 @@ fn handshake_example(f: &Flights) -> String {
     );
     let _ = writeln!(
         s,
-        "seeds                  = client {HS_CLIENT_SEED}, server {HS_SERVER_SEED}"
+        "seeds                  = client {} (01 x 32), server {} (02 x 32)",
+        flat(&HS_CLIENT_SEED),
+        flat(&HS_SERVER_SEED)
     );
     let _ = writeln!(s, "client nonce           = {}", flat(&client_nonce));
     let _ = writeln!(s, "server nonce           = {}", flat(&server_nonce));

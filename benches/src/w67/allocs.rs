@@ -80,8 +80,8 @@ impl CorePingPong {
         let config = Config::default();
         let mut b = CorePingPong {
             now,
-            client: Connection::new(Role::Client, config.clone(), now, 1),
-            server: Connection::new(Role::Server, config, now, 2),
+            client: Connection::new(Role::Client, config.clone(), now, [1; 32]),
+            server: Connection::new(Role::Server, config, now, [2; 32]),
             payload: pattern(SMALL),
             reply: Vec::with_capacity(SMALL),
             buf: vec![0u8; TRANSMIT_BUF],

@@ -105,7 +105,7 @@ impl Connection {
                 key_id,
                 ProofRole::Server,
                 &self.transcript.hash(),
-                &self.dummy_secret,
+                &self.secrets.dummy_secret(),
             );
             f = Frame::ServerHello {
                 nonce: self.nonce,
@@ -162,7 +162,7 @@ impl Connection {
         if scheme != auth.scheme() || !auth.verify(key_id, ProofRole::Server, &h, proof) {
             return Err((ErrorCode::AUTH_FAILED, "authentication failed"));
         }
-        let mine = auth.prove(key_id, ProofRole::Client, &h, &self.dummy_secret);
+        let mine = auth.prove(key_id, ProofRole::Client, &h, &self.secrets.dummy_secret());
         self.push_control(&Frame::Auth { proof: &mine });
         self.establish(now, true);
         Ok(())

@@ -18,8 +18,9 @@ mod types;
 pub use types::{CloseInfo, CloseKind, Data, DataId, Event, Negotiated, Outcome, Side, Stats};
 
 use crate::auth::Transcript;
-use crate::config::{Config, OverflowPolicy, Priority, Rng, Role};
+use crate::config::{Config, OverflowPolicy, Priority, Role};
 use crate::error::{Error, ErrorCode, InvalidKind};
+use crate::secrets::{Secrets, SEED_LEN};
 use crate::time::Instant;
 use crate::wire::frame::{self, Frame, Status};
 use crate::wire::params::{Params, CAP_PUBSUB};
@@ -163,8 +164,8 @@ impl RateCounter {
 /// ```
 /// use weft_core::{Config, Instant, Role, conn::{Connection, Event}};
 /// let now = Instant::ZERO;
-/// let mut client = Connection::new(Role::Client, Config::default(), now, 1);
-/// let mut server = Connection::new(Role::Server, Config::default(), now, 2);
+/// let mut client = Connection::new(Role::Client, Config::default(), now, [1; 32]);
+/// let mut server = Connection::new(Role::Server, Config::default(), now, [2; 32]);
 /// client.send_message(b"hello", Default::default()).unwrap(); // pipelined
 /// let mut buf = vec![0u8; 1 << 17];
 /// let mut got = None;
@@ -185,7 +186,8 @@ impl RateCounter {
 pub struct Connection {
     role: Role,
     config: Config,
-    rng: Rng,
+    /// Nonce, dummy secret and PING tokens, all derived from the seed.
+    secrets: Secrets,
     phase: Phase,
     // Handshake.
     local_preface: Preface,
@@ -195,7 +197,6 @@ pub struct Connection {
     peer_preface: Option<Preface>,
     transcript: Transcript,
     nonce: [u8; frame::NONCE_LEN],
-    dummy_secret: [u8; 32],
     /// The client hello's key id, kept for verifying the client's proof.
     peer_key_id: heapless::Vec<u8, { frame::MAX_KEY_ID }>,
     version: u8,
@@ -301,14 +302,17 @@ impl Connection {
 
     /// A new connection. The client queues its preface and HELLO at once, so requests
     /// and messages may be pipelined right behind them.
-    pub fn new(role: Role, config: Config, now: Instant, seed: u64) -> Self {
+    ///
+    /// `seed` is the connection's only source of randomness: its nonce, the secret
+    /// behind the dummy key for unknown key ids and its PING tokens are derived from
+    /// it with HKDF-SHA256 ([`crate::secrets`], spec section 7.5). Give every
+    /// connection 32 fresh bytes from the operating system's random source; a fixed
+    /// seed gives fixed bytes, for tests.
+    pub fn new(role: Role, config: Config, now: Instant, seed: [u8; SEED_LEN]) -> Self {
         #[cfg(not(feature = "alloc"))]
         let config = fit_to_capacity(config);
-        let mut rng = Rng::new(seed);
-        let mut nonce = [0u8; frame::NONCE_LEN];
-        rng.fill(&mut nonce);
-        let mut dummy_secret = [0u8; 32];
-        rng.fill(&mut dummy_secret);
+        let secrets = Secrets::new(&seed);
+        let nonce = secrets.nonce();
         #[cfg(feature = "alloc")]
         let reasm = Reassembly::new(
             usize::try_from(config.params.max_message_size).unwrap_or(usize::MAX),
@@ -319,7 +323,7 @@ impl Connection {
         timers[Timer::Handshake as usize] = Some(now + config.handshake_timeout);
         let mut c = Connection {
             role,
-            rng,
+            secrets,
             phase: Phase::Handshake,
             local_preface: Preface::new(preface::VERSION_1, preface::VERSION_1),
             preface_sent: false,
@@ -327,7 +331,6 @@ impl Connection {
             peer_preface: None,
             transcript: Transcript::new(),
             nonce,
-            dummy_secret,
             peer_key_id: heapless::Vec::new(),
             version: 0,
             peer: None,
@@ -544,7 +547,7 @@ impl Connection {
             self.timers[Timer::Heartbeat as usize] = None;
             if self.ping_out.is_none() && matches!(self.phase, Phase::Established | Phase::Draining)
             {
-                let token = self.rng.next_u64();
+                let token = self.secrets.next_ping_token();
                 self.ping_out = Some((token, now));
                 self.push_control(&Frame::Ping { token });
             }

@@ -54,8 +54,8 @@ impl Pair {
     fn new(cc: Config, sc: Config) -> Self {
         let now = Instant::from_millis(1_000);
         Pair {
-            client: Connection::new(Role::Client, cc, now, 11),
-            server: Connection::new(Role::Server, sc, now, 22),
+            client: Connection::new(Role::Client, cc, now, [11; 32]),
+            server: Connection::new(Role::Server, sc, now, [22; 32]),
             now,
             c_events: Vec::new(),
             s_events: Vec::new(),
@@ -408,7 +408,7 @@ fn missing_auth_is_its_own_code() {
 #[test]
 fn bad_preface_and_version_mismatch() {
     let now = Instant::ZERO;
-    let mut s = Connection::new(Role::Server, Config::default(), now, 1);
+    let mut s = Connection::new(Role::Server, Config::default(), now, [1; 32]);
     s.handle_input(now, b"GET / HTTP/1.1\r\n");
     let mut ev = Vec::new();
     collect(&mut s, &mut ev);
@@ -418,7 +418,7 @@ fn bad_preface_and_version_mismatch() {
     assert!(n > 8, "preface and CLOSE are sent");
     assert!(s.is_closed());
 
-    let mut s = Connection::new(Role::Server, Config::default(), now, 1);
+    let mut s = Connection::new(Role::Server, Config::default(), now, [1; 32]);
     s.handle_input(now, b"WEFT\x02\x07\x00\x00");
     let mut ev = Vec::new();
     collect(&mut s, &mut ev);
@@ -427,7 +427,7 @@ fn bad_preface_and_version_mismatch() {
 
 #[test]
 fn handshake_timeout() {
-    let mut c = Connection::new(Role::Client, Config::default(), Instant::ZERO, 1);
+    let mut c = Connection::new(Role::Client, Config::default(), Instant::ZERO, [1; 32]);
     let t = c.poll_timeout().unwrap();
     assert_eq!(t, Instant::from_millis(10_000));
     c.handle_timeout(t);
@@ -1536,7 +1536,7 @@ fn preauth_limit() {
 fn invalid_local_config_is_internal_error() {
     let mut cc = Config::default();
     cc.params.max_frame_size = 100;
-    let mut c = Connection::new(Role::Client, cc, Instant::ZERO, 1);
+    let mut c = Connection::new(Role::Client, cc, Instant::ZERO, [1; 32]);
     let mut ev = Vec::new();
     collect(&mut c, &mut ev);
     assert_eq!(closed(&ev).unwrap().code, ErrorCode::INTERNAL_ERROR);

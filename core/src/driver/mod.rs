@@ -15,8 +15,8 @@
 //! use weft_core::driver::{self, block_on};
 //! use weft_core::{Config, Role};
 //! // Two drivers joined in memory stand in for a socket.
-//! let (mut cd, client) = driver::connect(Role::Client, Config::default(), 1);
-//! let (mut sd, server) = driver::connect(Role::Server, Config::default(), 2);
+//! let (mut cd, client) = driver::connect(Role::Client, Config::default(), [1; 32]);
+//! let (mut sd, server) = driver::connect(Role::Server, Config::default(), [2; 32]);
 //! let pump = |a: &mut driver::Driver, b: &mut driver::Driver| {
 //!     let mut buf = vec![0u8; 1 << 17];
 //!     for _ in 0..8 {
@@ -47,6 +47,7 @@ pub use shared::Driver;
 
 use crate::config::{Config, Role};
 use crate::conn::{Connection, Outcome};
+use crate::secrets::SEED_LEN;
 use crate::time::Instant;
 use bytes::Bytes;
 use shared::State;
@@ -110,8 +111,9 @@ pub struct Delivery {
 }
 
 /// Creates a connection and its driver with a new clock; `seed` must be fresh
-/// randomness for each connection (it seeds the handshake nonces).
-pub fn connect(role: Role, config: Config, seed: u64) -> (Driver, Handle) {
+/// randomness for each connection ([`os_seed`]): the handshake nonce and every
+/// secret of the connection are derived from it.
+pub fn connect(role: Role, config: Config, seed: [u8; SEED_LEN]) -> (Driver, Handle) {
     connect_with(role, config, seed, Clock::new(), DEFAULT_QUEUE_CAP)
 }
 
@@ -119,7 +121,7 @@ pub fn connect(role: Role, config: Config, seed: u64) -> (Driver, Handle) {
 pub fn connect_with(
     role: Role,
     config: Config,
-    seed: u64,
+    seed: [u8; SEED_LEN],
     clock: Clock,
     queue_cap: usize,
 ) -> (Driver, Handle) {
@@ -164,18 +166,21 @@ pub fn connect_with(
     (driver, Handle { shared })
 }
 
-/// A fresh seed for [`connect`]: std's `RandomState` is keyed from the operating
-/// system's randomness (and changes for every instance), and the current time is
-/// mixed in, so seeds are unpredictable to a peer and never repeat in a process.
-/// The core itself never draws randomness; adapters pass this in.
-pub fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    h.write_u128(t);
-    h.finish()
+/// A fresh seed for [`connect`]: 32 bytes from the operating system's random
+/// source (`getrandom`). The core itself never draws randomness; adapters pass this
+/// in.
+///
+/// # Panics
+///
+/// If the operating system has no random source to give (`getrandom` fails). A
+/// connection without an unpredictable seed would have a predictable nonce, so there
+/// is no safe fallback.
+pub fn os_seed() -> [u8; SEED_LEN] {
+    let mut seed = [0u8; SEED_LEN];
+    if let Err(e) = getrandom::fill(&mut seed) {
+        panic!("no randomness from the operating system for a connection seed: {e}");
+    }
+    seed
 }
 
 /// Runs a future to completion on the current thread, parking between polls.
@@ -209,7 +214,7 @@ mod tests;
 mod seed_tests {
     #[test]
     fn os_seeds_differ() {
-        let a: std::vec::Vec<u64> = (0..8).map(|_| super::os_seed()).collect();
+        let a: std::vec::Vec<[u8; 32]> = (0..8).map(|_| super::os_seed()).collect();
         let mut b = a.clone();
         b.sort_unstable();
         b.dedup();

@@ -22,8 +22,8 @@ struct Net {
 
 impl Net {
     fn pair(cc: Config, sc: Config) -> (Net, Handle, Handle) {
-        let (cd, c) = connect(Role::Client, cc, 1);
-        let (sd, s) = connect(Role::Server, sc, 2);
+        let (cd, c) = connect(Role::Client, cc, [1; 32]);
+        let (sd, s) = connect(Role::Server, sc, [2; 32]);
         let net = Net {
             drivers: vec![cd, sd],
             links: vec![(0, 1, Vec::new(), Vec::new())],
@@ -33,8 +33,9 @@ impl Net {
 
     /// A connected pair whose server application queues hold at most `cap` items.
     fn small_server_queue(cap: usize) -> (Net, Handle, Handle) {
-        let (cd, client) = connect(Role::Client, Config::default(), 1);
-        let (sd, server) = connect_with(Role::Server, Config::default(), 2, Clock::new(), cap);
+        let (cd, client) = connect(Role::Client, Config::default(), [1; 32]);
+        let (sd, server) =
+            connect_with(Role::Server, Config::default(), [2; 32], Clock::new(), cap);
         let mut net = Net {
             drivers: vec![cd, sd],
             links: vec![(0, 1, Vec::new(), Vec::new())],
@@ -156,10 +157,10 @@ fn dropping_a_request_future_cancels_it() {
 #[test]
 fn messages_publish_subscribe_through_the_hub() {
     let hub = Hub::new(Default::default());
-    let (cd1, c1) = connect(Role::Client, Config::default(), 1);
-    let (mut sd1, _s1) = connect(Role::Server, Config::default(), 2);
-    let (cd2, c2) = connect(Role::Client, Config::default(), 3);
-    let (mut sd2, _s2) = connect(Role::Server, Config::default(), 4);
+    let (cd1, c1) = connect(Role::Client, Config::default(), [1; 32]);
+    let (mut sd1, _s1) = connect(Role::Server, Config::default(), [2; 32]);
+    let (cd2, c2) = connect(Role::Client, Config::default(), [3; 32]);
+    let (mut sd2, _s2) = connect(Role::Server, Config::default(), [4; 32]);
     hub.attach(&mut sd1);
     hub.attach(&mut sd2);
     let mut net = Net {
@@ -407,10 +408,10 @@ fn publisher_resumes_when_the_blocking_subscriber_leaves() {
         subscription_credit: 1,
         ..Config::default()
     };
-    let (cd1, c1) = connect(Role::Client, Config::default(), 1);
-    let (mut sd1, s1) = connect(Role::Server, Config::default(), 2);
-    let (cd2, c2) = connect(Role::Client, slow, 3);
-    let (mut sd2, _s2) = connect(Role::Server, Config::default(), 4);
+    let (cd1, c1) = connect(Role::Client, Config::default(), [1; 32]);
+    let (mut sd1, s1) = connect(Role::Server, Config::default(), [2; 32]);
+    let (cd2, c2) = connect(Role::Client, slow, [3; 32]);
+    let (mut sd2, _s2) = connect(Role::Server, Config::default(), [4; 32]);
     hub.attach(&mut sd1);
     hub.attach(&mut sd2);
     let mut net = Net {

@@ -191,8 +191,8 @@ pub(crate) fn take_messages(h: &Handle, cx: &mut Context<'_>, out: &mut Vec<Vec<
 
 /// A connected client/server pair with application queues of `queue_cap`.
 pub(crate) fn pair(cc: Config, sc: Config, queue_cap: usize) -> (Net, Handle, Handle) {
-    let (cd, c) = connect_with(Role::Client, cc, 1, Clock::new(), queue_cap);
-    let (sd, s) = connect_with(Role::Server, sc, 2, Clock::new(), queue_cap);
+    let (cd, c) = connect_with(Role::Client, cc, [1; 32], Clock::new(), queue_cap);
+    let (sd, s) = connect_with(Role::Server, sc, [2; 32], Clock::new(), queue_cap);
     let mut net = Net {
         cd,
         sd,
