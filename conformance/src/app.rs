@@ -23,8 +23,8 @@ use core::task::Poll;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use weft_core::conn::Outcome;
-use weft_core::driver::{Handle, WeftStream};
 use weft_core::ErrorCode;
+use weft_driver::{Handle, WeftStream};
 
 /// The standard conformance app.
 pub fn standard() -> App {

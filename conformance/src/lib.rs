@@ -20,8 +20,8 @@ use core::future::Future;
 use core::pin::Pin;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use weft_core::driver::Handle;
 use weft_core::Config;
+use weft_driver::Handle;
 
 /// A boxed future, as the object-safe [`Runtime`] takes them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,7 +54,7 @@ pub trait Runtime: Sync {
     fn name(&self) -> &'static str;
 
     /// Starts a server on `127.0.0.1:0` with `config`. Every accepted connection is
-    /// attached to the server's [`weft_core::driver::Hub`] (pub/sub routing) and
+    /// attached to the server's [`weft_driver::Hub`] (pub/sub routing) and
     /// `app` is run on its handle.
     fn start_server(&self, config: Config, app: App) -> std::io::Result<TestServer>;
 

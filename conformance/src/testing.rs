@@ -6,7 +6,7 @@
 //! feeding [`Driver::handle_input`]) and a writer thread (transmitting, firing
 //! timers), woken by the core's driver [`Waker`] through a condition variable.
 //! Server connections also get an application thread running the app future with
-//! [`weft_core::driver::block_on`]. After the connection is finished the writer
+//! [`weft_driver::block_on`]. After the connection is finished the writer
 //! half-closes the socket and the reader drains input for a short while (a
 //! lingering close), so a final CLOSE is not destroyed by a TCP reset.
 
@@ -18,9 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weft_core::driver::{self, Driver, Hub};
 use weft_core::router::RouterConfig;
 use weft_core::{Config, Role};
+use weft_driver::{self as driver, Driver, Hub};
 
 /// The std-thread test runtime (see the module docs: validation infrastructure).
 #[derive(Debug, Default)]
@@ -102,7 +102,7 @@ fn spawn_conn(
     role: Role,
     config: Config,
     hub: Option<&Arc<Hub>>,
-) -> std::io::Result<(weft_core::driver::Handle, Vec<JoinHandle<()>>)> {
+) -> std::io::Result<(weft_driver::Handle, Vec<JoinHandle<()>>)> {
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(Duration::from_millis(50)))?;
     sock.set_write_timeout(Some(Duration::from_secs(10)))?;
@@ -294,11 +294,7 @@ impl Runtime for Threads {
         })
     }
 
-    fn connect(
-        &self,
-        addr: SocketAddr,
-        config: Config,
-    ) -> std::io::Result<weft_core::driver::Handle> {
+    fn connect(&self, addr: SocketAddr, config: Config) -> std::io::Result<weft_driver::Handle> {
         let sock = TcpStream::connect(addr)?;
         let (h, _threads) = spawn_conn(sock, Role::Client, config, None)?;
         Ok(h)

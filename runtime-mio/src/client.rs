@@ -9,8 +9,8 @@ use std::net::ToSocketAddrs;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use weft_core::conn::{CloseInfo, Negotiated, Stats};
-use weft_core::driver::{Delivery, Handle, IncomingRequest, Reply, Subscription, WeftStream};
 use weft_core::{Config, Error, ErrorCode, OverflowPolicy};
+use weft_driver::{Delivery, Handle, IncomingRequest, Reply, Subscription, WeftStream};
 
 /// A blocking Weft client: one connection driven by an event loop thread.
 ///

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weft_core::driver::{self, Clock, Driver, Handle, Hub, DEFAULT_QUEUE_CAP};
 use weft_core::{Config, Role};
+use weft_driver::{self as driver, Clock, Driver, Handle, Hub, DEFAULT_QUEUE_CAP};
 
 /// The token of the loop's own [`mio::Waker`].
 const WAKE: Token = Token(usize::MAX);

@@ -1,7 +1,7 @@
 //! Blocking Weft over a [mio] event loop.
 //!
 //! `weft-mio` moves bytes, time and wake-ups between sockets and the shared
-//! driver of [`weft_core::driver`]; every protocol decision is the core's. It has
+//! driver of [`weft_driver`]; every protocol decision is the core's. It has
 //! no async runtime: a [`Server`] is one event-loop thread for all its connections,
 //! a [`Client`] is a blocking face over a connection on an event loop, and the
 //! core's async [`Handle`] is available everywhere for code that wants futures
@@ -46,7 +46,7 @@
 //!
 //! An [`EventLoop`] is one thread with a [`mio::Poll`] driving many connections
 //! (and listeners). Each connection holds its mio `TcpStream`, its
-//! [`Driver`](weft_core::driver::Driver), the input the driver has not taken yet,
+//! [`Driver`](weft_driver::Driver), the input the driver has not taken yet,
 //! the output the socket has not taken yet (partial writes), and its interest.
 //! A turn of a connection:
 //!
@@ -72,7 +72,7 @@
 //! binary heap with lazily discarded stale entries). Commands from other threads
 //! (connect, listen, shutdown) go through a queue and the mio waker. A listener
 //! accepts while the server's accept queue has room; every accepted connection
-//! gets a driver attached to the server's [`Hub`](weft_core::driver::Hub), which
+//! gets a driver attached to the server's [`Hub`](weft_driver::Hub), which
 //! routes publish/subscribe across the server's connections.
 //!
 //! # Threads
@@ -93,8 +93,8 @@ pub use client::{BlockingStream, BlockingSubscription, Client, RecvTimeoutError}
 pub use event_loop::EventLoop;
 pub use server::{Server, ServerOptions};
 /// The thread-pool executor for application futures, shared with `weft-uring`.
-pub use weft_core::driver::Executor;
-pub use weft_core::driver::{block_on, Delivery, Handle, Reply};
+pub use weft_driver::Executor;
+pub use weft_driver::{block_on, Delivery, Handle, Reply};
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};

@@ -9,10 +9,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
-use weft_core::driver::Executor;
-use weft_core::driver::{Handle, Hub, DEFAULT_QUEUE_CAP};
 use weft_core::router::RouterConfig;
 use weft_core::Config;
+use weft_driver::Executor;
+use weft_driver::{Handle, Hub, DEFAULT_QUEUE_CAP};
 
 /// Settings of a [`Server`] beyond the connection [`Config`].
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct ServerOptions {
     /// stops accepting and the kernel's backlog holds further clients.
     pub accept_queue: usize,
     /// Bound on each application-facing queue of a connection (see
-    /// [`weft_core::driver::connect_with`]).
+    /// [`weft_driver::connect_with`]).
     pub queue_cap: usize,
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use weft_core::conn::{CloseKind, Outcome};
-use weft_core::driver::Handle;
 use weft_core::{Config, OverflowPolicy};
+use weft_driver::Handle;
 use weft_mio::{
     block_on, block_on_timeout, BlockingStream, Client, EventLoop, Executor, RecvTimeoutError,
     Server,

@@ -63,12 +63,12 @@ pub use async_io::block_on;
 
 pub use weft_core;
 pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
-pub use weft_core::driver::{
+pub use weft_core::router::RouterConfig;
+pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
+pub use weft_driver::{
     Delivery, Driver, Handle, Hub, IncomingRequest, NextMessage, NextRequest, Reply, RequestFuture,
     SendFuture, Subscription, WeftStream,
 };
-pub use weft_core::router::RouterConfig;
-pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 
 use std::sync::OnceLock;
 
@@ -102,12 +102,12 @@ pub fn global_executor() -> &'static Executor<'static> {
 /// The task ends once the connection is closed and its last bytes were written;
 /// dropping the last [`Handle`] closes the connection gracefully. To run the task
 /// elsewhere, build it with [`DriverTask::new`] from
-/// [`weft_core::driver::connect`].
+/// [`weft_driver::connect`].
 pub fn spawn<T>(io: T, role: Role, config: Config, executor: &Executor<'_>) -> Handle
 where
     T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (driver, handle) = weft_core::driver::connect(role, config, weft_core::driver::os_seed());
+    let (driver, handle) = weft_driver::connect(role, config, weft_driver::os_seed());
     executor.spawn(DriverTask::new(io, driver)).detach();
     handle
 }

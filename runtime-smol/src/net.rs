@@ -6,9 +6,9 @@ use async_io::Async;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use weft_core::driver::{os_seed, Handle, Hub};
 use weft_core::router::RouterConfig;
 use weft_core::{Config, Role};
+use weft_driver::{os_seed, Handle, Hub};
 
 /// Connects to a Weft server over TCP (with `TCP_NODELAY`) and runs the connection
 /// on the [`global_executor`]. Resolves once the TCP connection is made; the
@@ -98,7 +98,7 @@ impl Server {
         let (stream, _peer) = self.listener.accept().await?;
         stream.get_ref().set_nodelay(true)?;
         let (mut driver, handle) =
-            weft_core::driver::connect(Role::Server, self.config.clone(), os_seed());
+            weft_driver::connect(Role::Server, self.config.clone(), os_seed());
         self.hub.attach(&mut driver);
         let task = DriverTask::new(stream, driver);
         let task = match &self.executor {

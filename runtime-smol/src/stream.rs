@@ -4,8 +4,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 use std::io;
-use weft_core::driver::{Handle, WeftStream};
 use weft_core::Error;
+use weft_driver::{Handle, WeftStream};
 
 /// A multiplexed Weft stream as a [`futures_io`] byte stream: [`AsyncRead`] reads
 /// the peer's data (0 at its end), [`AsyncWrite`] writes ours, flow-controlled by

@@ -20,7 +20,7 @@ use core::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 use std::io;
 use std::time::{Duration, Instant};
-use weft_core::driver::Driver;
+use weft_driver::Driver;
 
 /// Bytes read from the transport per read; what the driver has not taken yet is
 /// kept and nothing more is read until it is.
@@ -134,7 +134,7 @@ impl<T> core::fmt::Debug for DriverTask<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> DriverTask<T> {
     /// The task that runs `driver` over `io`. For a server connection, attach the
-    /// driver to its [`Hub`](weft_core::driver::Hub) before.
+    /// driver to its [`Hub`](weft_driver::Hub) before.
     pub fn new(io: T, driver: Driver) -> Self {
         DriverTask {
             io,
@@ -461,8 +461,8 @@ mod tests {
     use async_io::Async;
     use core::future::poll_fn;
     use std::net::{TcpListener, TcpStream};
-    use weft_core::driver;
     use weft_core::{Config, Role};
+    use weft_driver as driver;
 
     /// Rounds a test drives before giving up.
     const ROUNDS_LIMIT: usize = 1_000_000;

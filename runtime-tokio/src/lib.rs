@@ -56,16 +56,16 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tracing::Instrument as _;
-use weft_core::driver::{self, Driver};
+use weft_driver::{self as driver, Driver};
 
 pub use stream::Stream;
 pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
-pub use weft_core::driver::{
+pub use weft_core::router::RouterConfig;
+pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
+pub use weft_driver::{
     Delivery, Handle, Hub, IncomingRequest, NextMessage, NextRequest, Reply, RequestFuture,
     SendFuture, Subscription, WeftStream,
 };
-pub use weft_core::router::RouterConfig;
-pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 
 /// What is needed from tokio to run this crate without depending on tokio
 /// directly: the runtime and its builder.

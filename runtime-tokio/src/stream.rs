@@ -3,8 +3,8 @@
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use weft_core::driver::{Handle, WeftStream};
 use weft_core::Error;
+use weft_driver::{Handle, WeftStream};
 
 /// One multiplexed Weft stream as a tokio [`AsyncRead`] + [`AsyncWrite`].
 ///

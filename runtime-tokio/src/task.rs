@@ -18,7 +18,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-use weft_core::driver::Driver;
+use weft_driver::Driver;
 
 /// Bytes read from the transport at a time, and the bound of kept input.
 const READ_BUF: usize = 64 * 1024;
@@ -418,8 +418,8 @@ mod tests {
     use super::*;
     use core::future::poll_fn;
     use tokio::io::DuplexStream;
-    use weft_core::driver;
     use weft_core::{Config, Role};
+    use weft_driver as driver;
 
     /// Turns a hang into a failure; never part of an assertion.
     const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);

@@ -39,8 +39,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weft_core::driver::{self, Driver, Handle, Hub};
 use weft_core::{Config, Role};
+use weft_driver::{self as driver, Driver, Handle, Hub};
 
 /// Bytes of one receive (a pool buffer, a kept backlog, or a connection's own
 /// buffer without a pool): the driver buffers at most one record ahead.

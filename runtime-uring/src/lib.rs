@@ -1,7 +1,7 @@
 //! Weft over Linux io_uring: a completion-based adapter for the shared driver of
-//! [`weft_core::driver`].
+//! [`weft_driver`].
 //!
-//! All protocol logic and the async application API ([`Handle`](weft_core::driver::Handle)) live in
+//! All protocol logic and the async application API ([`Handle`](weft_driver::Handle)) live in
 //! `weft-core`; this crate only moves bytes, time and wake-ups, through io_uring:
 //!
 //! * one ring per event-loop thread ([`EventLoop`]); a loop hosts any number of
@@ -34,7 +34,7 @@
 //! let serving = std::thread::spawn(move || {
 //!     // One connection, served until it closes.
 //!     let conn = server.accept().expect("a connection");
-//!     weft_core::driver::block_on(conn.serve(|subject, payload| match subject {
+//!     weft_driver::block_on(conn.serve(|subject, payload| match subject {
 //!         b"greet" => Ok([b"hello, ".as_slice(), payload].concat()),
 //!         _ => Err((404, "no such subject".to_string())),
 //!     }));
@@ -102,7 +102,7 @@ pub use event_loop::EventLoop;
 pub use linux::*;
 #[cfg(target_os = "linux")]
 /// The thread-pool executor for application futures, shared with `weft-mio`.
-pub use weft_core::driver::{Executor, Spawner};
+pub use weft_driver::{Executor, Spawner};
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -116,9 +116,9 @@ mod linux {
     use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
     use std::sync::{Arc, Mutex};
     use weft_core::conn::CloseInfo;
-    use weft_core::driver::{block_on, Handle, Hub, Reply, WeftStream};
     use weft_core::router::RouterConfig;
     use weft_core::{Config, Error, ErrorCode};
+    use weft_driver::{block_on, Handle, Hub, Reply, WeftStream};
 
     /// Builds the error that constructors return when io_uring cannot be set up,
     /// from its cause: kind `Unsupported` (`ENOSYS`, `EINVAL`) or

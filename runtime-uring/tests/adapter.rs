@@ -10,8 +10,8 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 use weft_core::conn::{CloseKind, Outcome};
-use weft_core::driver::{block_on, Handle};
 use weft_core::Config;
+use weft_driver::{block_on, Handle};
 use weft_uring::{BlockingStream, Client, EventLoop, Executor, Server};
 
 /// Runs `f` on a thread and fails (instead of hanging) if it takes pathologically

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use weft_core::conn::Outcome;
-use weft_core::driver::Handle;
 use weft_core::ErrorCode;
+use weft_driver::Handle;
 
 /// Payload of W1 messages.
 pub(crate) const BULK_MSG: usize = 1 << 20;

@@ -67,10 +67,10 @@ pub(crate) fn server(
         Runtime::Uring => {
             let server = weft_uring::Server::bind("127.0.0.1:0", cfg)?;
             let _ = addr.send(server.local_addr());
-            let h = weft_core::driver::block_on(bounded(server.next_connection(), SETUP_WAIT))
+            let h = weft_driver::block_on(bounded(server.next_connection(), SETUP_WAIT))
                 .flatten()
                 .ok_or_else(|| timed_out("accept"))?;
-            weft_core::driver::block_on(drive_server(kind, h, ctl));
+            weft_driver::block_on(drive_server(kind, h, ctl));
             drop(server);
             Ok(())
         }
@@ -118,7 +118,7 @@ pub(crate) fn client(
         #[cfg(target_os = "linux")]
         Runtime::Uring => {
             let c = weft_uring::Client::connect(addr, cfg)?;
-            let r = weft_core::driver::block_on(drive_client(kind, c.handle().clone(), ctl, ready));
+            let r = weft_driver::block_on(drive_client(kind, c.handle().clone(), ctl, ready));
             drop(c);
             r
         }

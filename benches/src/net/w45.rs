@@ -36,8 +36,8 @@ use std::sync::{mpsc, Arc};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use weft_core::config::OverflowPolicy;
-use weft_core::driver::{Handle, WeftStream};
 use weft_core::{Config, ErrorCode};
+use weft_driver::{Handle, WeftStream};
 
 /// Small writes (W4) and published messages (W5).
 pub const SMALL: usize = 64;
@@ -434,12 +434,12 @@ fn server(
             let mut hs = Vec::with_capacity(n);
             for _ in 0..n {
                 hs.push(
-                    weft_core::driver::block_on(bounded(server.next_connection(), SETUP_WAIT))
+                    weft_driver::block_on(bounded(server.next_connection(), SETUP_WAIT))
                         .flatten()
                         .ok_or_else(|| timed_out("accept"))?,
                 );
             }
-            weft_core::driver::block_on(serve(kind, hs, ctl));
+            weft_driver::block_on(serve(kind, hs, ctl));
             drop(server);
             Ok(())
         }
@@ -521,7 +521,7 @@ fn client(
             let hs = (0..n)
                 .map(|_| ev.connect(addr, cfg.clone()))
                 .collect::<io::Result<Vec<_>>>()?;
-            let r = weft_core::driver::block_on(load(kind, hs, ctl, ready));
+            let r = weft_driver::block_on(load(kind, hs, ctl, ready));
             ev.shutdown();
             r
         }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use weft_core::conn::{Connection, Event, Outcome};
-use weft_core::driver::Handle;
 use weft_core::{Config, ErrorCode, Instant, Priority, Role};
+use weft_driver::Handle;
 
 /// Counts every allocation of the process (this library and every binary that
 /// links it: the benchmark binary and the smoke test).

@@ -17,8 +17,8 @@ use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use weft_core::conn::Outcome;
-use weft_core::driver::Handle;
 use weft_core::{Config, ErrorCode};
+use weft_driver::Handle;
 
 /// The hidden subcommand (first argument) that runs a child side.
 pub const CHILD_ARG: &str = "__w67-child";
@@ -204,8 +204,7 @@ pub fn serve_many(
             let server = weft_uring::Server::bind("127.0.0.1:0", cfg)?;
             let _ = addr.send(server.local_addr());
             let exec = weft_uring::Executor::new(1)?;
-            while let Some(Some(h)) =
-                weft_core::driver::block_on(fleet.or_stop(server.next_connection()))
+            while let Some(Some(h)) = weft_driver::block_on(fleet.or_stop(server.next_connection()))
             {
                 exec.spawn(serve_conn(h, fleet.clone(), echo));
             }

@@ -5,8 +5,8 @@
 use crate::{App, BoxFuture, Runtime, TestServer};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use weft_core::driver::Handle;
 use weft_core::Config;
+use weft_driver::Handle;
 use weft_mio::{EventLoop, Executor, Server};
 
 /// Worker threads running a test server's per-connection app futures.
@@ -66,6 +66,6 @@ impl Runtime for Mio {
     }
 
     fn block_on(&self, fut: BoxFuture<'_, ()>) {
-        weft_core::driver::block_on(fut);
+        weft_driver::block_on(fut);
     }
 }

@@ -10,8 +10,8 @@ use crate::{App, BoxFuture, Runtime, TestServer};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use weft_core::driver::Handle;
 use weft_core::Config;
+use weft_driver::Handle;
 use weft_smol::{block_on, global_executor, Server, Task};
 
 /// The smol runtime.

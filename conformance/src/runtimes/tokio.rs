@@ -3,8 +3,8 @@
 
 use crate::{App, BoxFuture, Runtime, TestServer};
 use std::net::SocketAddr;
-use weft_core::driver::Handle;
 use weft_core::Config;
+use weft_driver::Handle;
 use weft_tokio::runtime::{Builder, Runtime as TokioRuntime};
 
 /// `weft-tokio` under test.
@@ -54,7 +54,7 @@ impl Runtime for Tokio {
             // future with the listener and the applications.
             aborter.abort_connections();
             task.abort();
-            let _ = weft_core::driver::block_on(task);
+            let _ = weft_driver::block_on(task);
         });
         Ok(TestServer { addr, stop })
     }

@@ -8,8 +8,8 @@
 use crate::{App, BoxFuture, Runtime, TestServer};
 use std::io;
 use std::net::SocketAddr;
-use weft_core::driver::Handle;
 use weft_core::Config;
+use weft_driver::Handle;
 use weft_uring::{EventLoop, Executor, Server};
 
 /// Worker threads of each test server's executor.
@@ -68,6 +68,6 @@ impl Runtime for Uring {
     }
 
     fn block_on(&self, fut: BoxFuture<'_, ()>) {
-        weft_core::driver::block_on(fut);
+        weft_driver::block_on(fut);
     }
 }

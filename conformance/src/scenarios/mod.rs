@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use weft_core::auth::PskAuthenticator;
 use weft_core::conn::{CloseInfo, Outcome};
-use weft_core::driver::{Handle, Reply};
 use weft_core::{Config, OverflowPolicy};
+use weft_driver::{Handle, Reply};
 
 mod basic;
 mod close;

@@ -7,8 +7,8 @@ use core::future::{poll_fn, Future};
 use core::task::Poll;
 use core::time::Duration;
 use weft_core::conn::{CloseKind, Side};
-use weft_core::driver::{Handle, Subscription};
 use weft_core::{Config, Error, ErrorCode, OverflowPolicy};
+use weft_driver::{Handle, Subscription};
 
 pub(super) fn scenarios() -> Vec<Scenario> {
     vec![

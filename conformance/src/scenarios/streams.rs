@@ -6,9 +6,9 @@ use super::{ask, check, connect_to, join_all, pattern, run, serve};
 use crate::{Runtime, Scenario};
 use core::future::poll_fn;
 use core::task::Poll;
-use weft_core::driver::{Handle, WeftStream};
 use weft_core::wire::frame::{ty, Frame, STREAM_OPEN};
 use weft_core::{Config, Error};
+use weft_driver::{Handle, WeftStream};
 
 pub(super) fn scenarios() -> Vec<Scenario> {
     vec![

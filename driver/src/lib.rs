@@ -1,18 +1,29 @@
-//! The shared driver: one connection behind a lock, driven by any runtime.
+//! Weft's shared driver: one [`weft_core::conn::Connection`] behind a lock, driven
+//! by any runtime, as quinn sits beside quinn-proto.
+//!
+//! The layers, from the ground up:
+//!
+//! - `weft-core` (below this crate): the sans-IO protocol state machine. No threads,
+//!   locks, clock or randomness.
+//! - `sync` (private): std's `Arc`/`Mutex`, or loom's under `--cfg loom`, so
+//!   the model checker explores every interleaving of the shared state.
+//! - `shared` (private): the [`Driver`], the I/O side. An adapter owns the transport
+//!   and runs it: bytes in and out, timers, wake-ups.
+//! - [`Handle`] and its futures: the application side. They work on any executor and
+//!   are safe to drop (a dropped request is cancelled on the wire).
+//! - [`Hub`]: server-side routing of publish/subscribe across connections.
+//! - [`Executor`]: a small thread pool for the blocking adapters' applications.
+//! - [`Clock`], [`os_seed`], [`block_on`]: the std time, randomness and blocking the
+//!   core leaves to its caller.
 //!
 //! Written once and used by every adapter (`weft-tokio`, `weft-smol`, `weft-mio`,
-//! `weft-uring`). It uses only [`core::task::Waker`] and std's synchronisation, so
-//! no runtime's types leak into another adapter. An adapter owns the transport and
-//! runs the [`Driver`] (bytes in and out, timers, wake-ups); the application holds
-//! [`Handle`]s, whose futures work on any executor and are safe to drop (a dropped
-//! request is cancelled on the wire). Every queue between the two is bounded; when
-//! one is full the driver stops taking input and the peer is held back by the
-//! transport. Dropping the last handle closes the connection gracefully.
-//!
-//! Server-side routing of publish/subscribe across connections is the [`Hub`].
+//! `weft-uring`). It uses only [`core::task::Waker`] and std's synchronisation, so no
+//! runtime's types leak into another adapter. Every queue between the two sides is
+//! bounded; when one is full the driver stops taking input and the peer is held back
+//! by the transport. Dropping the last handle closes the connection gracefully.
 //!
 //! ```
-//! use weft_core::driver::{self, block_on};
+//! use weft_driver::{self as driver, block_on};
 //! use weft_core::{Config, Role};
 //! // Two drivers joined in memory stand in for a socket.
 //! let (mut cd, client) = driver::connect(Role::Client, Config::default(), [1; 32]);
@@ -31,6 +42,8 @@
 //! assert_eq!(block_on(server.next_message()).as_deref(), Some(&b"hi"[..]));
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod executor;
 mod handle;
 mod hub;
@@ -45,15 +58,15 @@ pub use handle::{
 pub use hub::Hub;
 pub use shared::Driver;
 
-use crate::config::{Config, Role};
-use crate::conn::{Connection, Outcome};
-use crate::secrets::SEED_LEN;
-use crate::time::Instant;
 use bytes::Bytes;
 use shared::State;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::vec::Vec;
 use sync::{Arc, Mutex};
+use weft_core::config::{Config, Role};
+use weft_core::conn::{Connection, Outcome};
+use weft_core::secrets::SEED_LEN;
+use weft_core::time::Instant;
 
 /// Default bound on each application-facing queue of a connection.
 pub const DEFAULT_QUEUE_CAP: usize = 1024;

@@ -1,7 +1,7 @@
 //! The loom models of the shared driver (`tests/models/mod.rs`) run as ordinary
 //! std stress tests: real threads, larger sizes, many iterations. Part of the normal
-//! `cargo test -p weft-core`; the same bodies run under loom in `tests/loom.rs`.
-#![cfg(all(not(loom), feature = "std"))]
+//! `cargo test -p weft-driver`; the same bodies run under loom in `tests/loom.rs`.
+#![cfg(not(loom))]
 
 mod models;
 

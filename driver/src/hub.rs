@@ -1,16 +1,16 @@
 //! The server's hub: routes publish/subscribe across its connections with the
-//! core's [`Router`](crate::router::Router), the same for every runtime.
+//! core's [`Router`](weft_core::router::Router), the same for every runtime.
 
 use super::shared::{lock, HubEvent, Shared};
 use super::sync::Mutex;
 // std's Arc: loom's cannot be a `self` type (`attach`), and the hub's sharing
 // is not what the models check; its Mutex is loom's under `--cfg loom`.
 use super::Driver;
-use crate::error::ErrorCode;
-use crate::router::{Router, RouterAction, RouterConfig, RouterError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::vec::Vec;
+use weft_core::error::ErrorCode;
+use weft_core::router::{Router, RouterAction, RouterConfig, RouterError};
 
 struct HubState {
     router: Router,

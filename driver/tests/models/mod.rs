@@ -4,7 +4,7 @@
 //! it (std threads, larger sizes, many iterations).
 //!
 //! Every body builds a real client/server pair with
-//! [`weft_core::driver::connect_with`], completes the handshake on the calling
+//! [`weft_driver::connect_with`], completes the handshake on the calling
 //! thread, then spawns its threads: a *driver* thread that owns both [`Driver`]s
 //! and moves bytes between them in memory (so every byte goes through the whole
 //! path: queues, framing, records, the peer's parser, its event queue and the
@@ -33,15 +33,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Wake;
 use std::vec::Vec;
 use weft_core::conn::{CloseInfo, CloseKind, Outcome};
-use weft_core::driver::{connect_with, Clock, Driver, Handle};
 use weft_core::{Config, Error, ErrorCode, Role};
+use weft_driver::{connect_with, Clock, Driver, Handle};
 
 #[cfg(loom)]
 pub(crate) use loom::thread;
 #[cfg(not(loom))]
 pub(crate) use std::thread;
 #[cfg(not(loom))]
-pub(crate) use weft_core::driver::block_on;
+pub(crate) use weft_driver::block_on;
 
 /// Runs a future on the current loom thread, waiting on a `loom::sync::Notify`
 /// between polls; the waker notifies it. A wake-up that never comes leaves the

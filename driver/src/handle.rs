@@ -3,17 +3,17 @@
 
 use super::shared::{closed_reply, lock, wake, Shared, Slot, StreamWaiters, SubQueue};
 use super::{Delivery, Reply};
-use crate::config::{OverflowPolicy, Priority};
-use crate::conn::{CloseInfo, Negotiated, Outcome, Stats};
-use crate::error::{Error, ErrorCode};
-use crate::stream::ReadOutcome;
-use crate::time::Instant;
-use alloc::vec::Vec;
 use bytes::Bytes;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
+use std::vec::Vec;
+use weft_core::config::{OverflowPolicy, Priority};
+use weft_core::conn::{CloseInfo, Negotiated, Outcome, Stats};
+use weft_core::error::{Error, ErrorCode};
+use weft_core::stream::ReadOutcome;
+use weft_core::time::Instant;
 
 fn push_waker(list: &mut std::vec::Vec<Waker>, w: &Waker) {
     if !list.iter().any(|x| x.will_wake(w)) {

@@ -3,15 +3,15 @@
 
 use super::shared::lock;
 use super::*;
-use crate::config::OverflowPolicy;
-use crate::conn::{CloseKind, Outcome};
-use crate::error::Error;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
+use weft_core::config::OverflowPolicy;
+use weft_core::conn::{CloseKind, Outcome};
+use weft_core::error::Error;
 
 /// Drivers joined by in-memory pipes.
 struct Net {
@@ -400,7 +400,7 @@ impl Handle {
 
 #[test]
 fn publisher_resumes_when_the_blocking_subscriber_leaves() {
-    let hub = Hub::new(crate::router::RouterConfig {
+    let hub = Hub::new(weft_core::router::RouterConfig {
         max_queue_per_sub: 1,
         ..Default::default()
     });

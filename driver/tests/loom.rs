@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-//!     cargo test -p weft-core --release --test loom
+//!     cargo test -p weft-driver --release --test loom
 //! ```
 //!
 //! Add `-- --nocapture` to see how many executions each model explored. Without
@@ -23,7 +23,7 @@
 //! receiver type, which loom's `Arc` is not (E0658). Keeping the hub's own handle a
 //! `std::sync::Arc` (its `Mutex`es stay loom's) fixes it; the models were run with
 //! that change applied.
-#![cfg(all(loom, feature = "std"))]
+#![cfg(loom)]
 
 mod models;
 
