@@ -127,6 +127,8 @@ pub enum Error {
     Invalid(InvalidKind),
     /// The peer did not negotiate the capability this call needs.
     NotNegotiated,
+    /// The peer reset the stream with this application code (its RESET_STREAM).
+    StreamReset(u64),
 }
 
 /// Which argument of a call was invalid.
@@ -156,12 +158,12 @@ impl fmt::Display for Error {
             Error::UnknownId => f.write_str("unknown id"),
             Error::Invalid(k) => write!(f, "invalid argument: {k:?}"),
             Error::NotNegotiated => f.write_str("capability not negotiated"),
+            Error::StreamReset(code) => write!(f, "stream reset by peer (code {code})"),
         }
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
@@ -174,5 +176,24 @@ mod tests {
         assert!(ErrorCode::NO_ERROR.is_graceful());
         assert!(ErrorCode(ErrorCode::APPLICATION_MIN).is_graceful());
         assert!(!ErrorCode::PROTOCOL_ERROR.is_graceful());
+    }
+
+    /// Every error type is a `core::error::Error`, with or without std.
+    #[test]
+    fn errors_are_core_errors() {
+        fn is_error<E: core::error::Error>(_: &E) {}
+        is_error(&Error::StreamReset(7));
+        is_error(&crate::auth::AuthConfigError::KeyLength);
+        assert_eq!(
+            alloc_free_display(Error::StreamReset(7)).as_str(),
+            "stream reset by peer (code 7)"
+        );
+    }
+
+    fn alloc_free_display(e: Error) -> heapless::String<64> {
+        use core::fmt::Write;
+        let mut s = heapless::String::new();
+        let _ = write!(s, "{e}");
+        s
     }
 }

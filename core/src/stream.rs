@@ -1055,8 +1055,20 @@ impl Streams {
         })
     }
 
-    /// Returns the next event for the application, if any.
+    /// Returns the next event for the application, if any. Handing out `Closed`
+    /// counts as the application having seen it: the stream is then forgotten.
     pub fn poll_event(&mut self) -> Option<StreamEvent> {
+        let ev = self.poll_event_keeping_closed()?;
+        if let StreamEvent::Closed(id) = ev {
+            self.closed_seen(id);
+        }
+        Some(ev)
+    }
+
+    /// [`poll_event`](Self::poll_event) for a caller that queues events before its
+    /// application sees them (the connection): a `Closed` stream stays readable (a
+    /// reset one reports the peer's code) until [`closed_seen`](Self::closed_seen).
+    pub(crate) fn poll_event_keeping_closed(&mut self) -> Option<StreamEvent> {
         let ev = self.events.pop_front()?;
         match ev {
             StreamEvent::Readable(id) => {
@@ -1069,15 +1081,17 @@ impl Streams {
                     s.writable_queued = false;
                 }
             }
-            StreamEvent::Closed(id) => {
-                if let Some(s) = self.map.get_mut(&id) {
-                    s.closed_polled = true;
-                }
-                self.maybe_forget(id);
-            }
             _ => {}
         }
         Some(ev)
+    }
+
+    /// The application saw the stream's `Closed` event: the stream may be forgotten.
+    pub(crate) fn closed_seen(&mut self, id: u64) {
+        if let Some(s) = self.map.get_mut(&id) {
+            s.closed_polled = true;
+        }
+        self.maybe_forget(id);
     }
 
     // ------------------------------------------------------------- inspection

@@ -616,10 +616,18 @@ impl Connection {
             self.process(now);
         }
         let (ev, bytes) = self.events.pop_front()?;
-        if let Event::Delivery { sub_id, .. } = ev {
-            if self.config.auto_subscription_credit {
+        match ev {
+            Event::Delivery { sub_id, .. } if self.config.auto_subscription_credit => {
                 let _ = self.delivery_consumed(sub_id);
             }
+            // Until now a reset stream's reads reported the peer's code.
+            #[cfg(feature = "alloc")]
+            Event::StreamClosed(id) => {
+                if let Some(s) = self.streams.as_mut() {
+                    s.closed_seen(id);
+                }
+            }
+            _ => {}
         }
         match (bytes, ev.data_id()) {
             (Some(b), Some(id)) => self.current = Some((id, b)),
@@ -1439,7 +1447,10 @@ fn stream_err(e: crate::stream::StreamError) -> Error {
     match e {
         S::Blocked | S::Limit => Error::Blocked,
         S::UnknownStream => Error::UnknownId,
-        _ => Error::Closed,
+        // The peer's code reaches the application: it says why (quinn's
+        // `ReadError::Reset(code)`, h2's `Reason`).
+        S::Reset(code) => Error::StreamReset(code),
+        S::Closed => Error::Closed,
     }
 }
 

@@ -674,7 +674,11 @@ impl Connection {
     /// Moves the stream component's events into the connection's queue.
     #[cfg(feature = "alloc")]
     pub(super) fn drain_stream_events(&mut self) {
-        while let Some(e) = self.streams.as_mut().and_then(|s| s.poll_event()) {
+        while let Some(e) = self
+            .streams
+            .as_mut()
+            .and_then(|s| s.poll_event_keeping_closed())
+        {
             let ev = match e {
                 StreamEvent::Opened(id) => Event::StreamOpened(id),
                 StreamEvent::Readable(id) | StreamEvent::Finished(id) => Event::StreamReadable(id),

@@ -1289,6 +1289,15 @@ fn stream_reset_and_rapid_reset_flood() {
     p.client.stream_write(id, b"x").unwrap();
     p.drive();
     p.client.stream_reset(id, 99).unwrap();
+    // Moved by hand so the server's events wait: until the application polls the
+    // stream's Closed event, reading it reports the peer's code, not a bare Closed.
+    let n = p.client.poll_transmit(p.now, &mut p.buf);
+    assert_eq!(p.server.handle_input(p.now, &p.buf[..n]), n);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        p.server.stream_read(id, &mut buf),
+        Err(Error::StreamReset(99))
+    );
     p.drive();
     assert!(p
         .take_server()
