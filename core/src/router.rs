@@ -25,8 +25,9 @@
 //! Topics are matched with a token trie, so publishing costs
 //! O(topic depth × log fan-out + matches), independent of the total number of
 //! subscriptions. The topic of a published message is copied once per
-//! publish and its payload is never copied: every subscriber gets a
-//! reference-counted [`Bytes`] handle.
+//! publish, and so is a payload shorter than [`COPY_BELOW`] (into the same
+//! allocation), so that what a queue holds is what it counts; every subscriber
+//! gets a reference-counted [`Bytes`] handle to the one copy.
 //!
 //! Determinism: all internal collections are ordered (`BTreeMap`,
 //! `BTreeSet`, `VecDeque`), so the same sequence of calls always yields the
@@ -75,7 +76,11 @@ pub struct RouterConfig {
     pub max_queue_per_sub: usize,
     /// Maximum total payload bytes held per subscription (default 1 MiB).
     /// A message whose payload alone exceeds this can never be held and is
-    /// dropped for that subscription whatever its policy.
+    /// dropped for that subscription whatever its policy. The count is of bytes
+    /// the router actually retains: payloads under [`COPY_BELOW`] are copied
+    /// (a slice of a received record would keep the whole record alive), longer
+    /// ones are held as given and are expected to own their buffer, as reassembled
+    /// messages from a connection do.
     pub max_queue_bytes_per_sub: usize,
     /// Maximum number of subscriptions per connection (default 1024).
     pub max_subs_per_conn: usize,
@@ -163,7 +168,8 @@ pub struct Delivery {
     pub sub_id: SubId,
     /// The topic it was published to (shared by all its deliveries).
     pub topic: Bytes,
-    /// The payload (shared by all its deliveries; never copied).
+    /// The payload (shared by all its deliveries; copied once at publish when
+    /// shorter than [`COPY_BELOW`], otherwise the publisher's bytes).
     pub payload: Bytes,
 }
 
@@ -289,6 +295,30 @@ fn note_drop(sub: &mut Sub, actions: &mut VecDeque<RouterAction>, conn: ConnKey,
             total: 0,
         });
     }
+}
+
+/// Payloads shorter than this are copied into the router's own allocation (with
+/// the topic); longer ones are kept as the caller's shared bytes. 64 KiB is above
+/// the largest record payload (65 535 bytes), so a payload that came out of one
+/// received record is always copied: a slice of a record would keep the whole
+/// record (and the receive buffer it was cut from) alive for a payload of a few
+/// bytes. A longer payload from a connection is a reassembled message owning a
+/// buffer of its own frame, so what the router retains is what it counts.
+pub const COPY_BELOW: usize = 64 << 10;
+
+/// The topic and payload as the router holds them, one allocation per publish: the
+/// topic is always copied (every target shares the copy); a payload shorter than
+/// [`COPY_BELOW`] is copied into the same allocation, a longer one is shared.
+fn held_copy(topic: &str, payload: &Bytes) -> (Bytes, Bytes) {
+    let t = topic.len();
+    if payload.len() >= COPY_BELOW {
+        return (Bytes::copy_from_slice(topic.as_bytes()), payload.clone());
+    }
+    let mut buf = Vec::with_capacity(t + payload.len());
+    buf.extend_from_slice(topic.as_bytes());
+    buf.extend_from_slice(payload);
+    let both = Bytes::from(buf);
+    (both.slice(..t), both.slice(t..))
 }
 
 /// A message that no subscription could ever hold (queues of zero messages):
@@ -915,8 +945,8 @@ impl Router {
         if targets.is_empty() {
             return Ok(outcome);
         }
-        // Copied once; every target shares it.
-        let topic = Bytes::copy_from_slice(topic.as_bytes());
+        let (topic, payload) = held_copy(topic, payload);
+        let payload = &payload;
         for &(conn_key, sub_id) in targets {
             let Some(conn) = self.conns.get_mut(&conn_key) else {
                 continue;
@@ -1092,10 +1122,17 @@ mod tests {
         let d2 = r.poll_delivery(2).unwrap();
         assert_eq!((d1.sub_id, d2.sub_id), (7, 8));
         assert_eq!(&d1.topic[..], b"t.x");
-        // Payload never copied; topic copied once and shared.
-        assert_eq!(d1.payload.as_ptr(), payload.as_ptr());
-        assert_eq!(d2.payload.as_ptr(), payload.as_ptr());
+        // A small payload is copied once, with the topic, and the copy shared:
+        // the caller's bytes (perhaps a slice of a whole record) are not kept.
+        assert_eq!(&d1.payload[..], &payload[..]);
+        assert_ne!(d1.payload.as_ptr(), payload.as_ptr());
+        assert_eq!(d2.payload.as_ptr(), d1.payload.as_ptr());
         assert_eq!(d1.topic.as_ptr(), d2.topic.as_ptr());
+        // A payload too long for one record is shared, never copied.
+        let big = Bytes::from(vec![5u8; COPY_BELOW]);
+        r.publish("t.y", big.clone()).unwrap();
+        assert_eq!(r.poll_delivery(1).unwrap().payload.as_ptr(), big.as_ptr());
+        assert_eq!(r.poll_delivery(2).unwrap().payload.as_ptr(), big.as_ptr());
     }
 
     #[test]

@@ -46,9 +46,16 @@ impl Reassembly {
         }
     }
 
-    /// Bytes reserved by reassemblies in progress.
+    /// Bytes reserved by reassemblies in progress (their claimed totals).
     pub(crate) fn memory(&self) -> usize {
         self.reserved
+    }
+
+    /// Bytes actually allocated by reassemblies in progress: at most twice what
+    /// arrived, however large the claimed totals.
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        self.partial.values().map(|p| p.buf.capacity()).sum()
     }
 
     /// Takes one fragment; returns the complete inner frame when this was the last.
@@ -77,12 +84,13 @@ impl Reassembly {
                 return Err(ErrorCode::PROTOCOL_ERROR);
             }
             self.reserved += total;
+            // Nothing is reserved up front: the claimed total is only a claim, and
+            // a peer must not make us hold memory it never sends.
             self.partial.insert(
                 frag_id,
                 Partial {
                     total,
-                    // Bounded by the checks above, so reserving once is safe.
-                    buf: Vec::with_capacity(total),
+                    buf: Vec::new(),
                 },
             );
         }
@@ -93,7 +101,7 @@ impl Reassembly {
         if p.buf.len() + data.len() > p.total {
             return Err(ErrorCode::PROTOCOL_ERROR);
         }
-        // Grow by what actually arrived; the reservation already bounds the total.
+        grow(&mut p.buf, data.len(), p.total);
         p.buf.extend_from_slice(data);
         if flags & FRAG_LAST == 0 {
             return Ok(None);
@@ -110,6 +118,19 @@ impl Reassembly {
         }
         Ok(Some(Bytes::from(p.buf)))
     }
+}
+
+/// Makes room for `n` more bytes in a buffer that will end at `total` bytes: the
+/// capacity at least doubles (amortised linear copying) but never exceeds `total`,
+/// so a buffer holds at most twice what arrived, and exactly `total` once
+/// complete (the finished frame then owns no spare capacity).
+fn grow(buf: &mut Vec<u8>, n: usize, total: usize) {
+    let need = buf.len() + n;
+    if need <= buf.capacity() {
+        return;
+    }
+    let want = need.max(buf.capacity() * 2).min(total);
+    buf.reserve_exact(want - buf.len());
 }
 
 #[cfg(test)]
@@ -167,6 +188,33 @@ mod tests {
             Err(ErrorCode::PROTOCOL_ERROR)
         );
         assert_eq!(r.on_fragment(9, 0, 0, &a), Err(ErrorCode::PROTOCOL_ERROR));
+    }
+
+    #[test]
+    fn buffers_grow_with_the_data_not_the_claim() {
+        let mut r = Reassembly::new(16 << 20, 4, 17 << 20);
+        let a = inner(&[3; 40_000]);
+        // A first fragment claiming 16 MiB with 5 bytes of data costs about 5 bytes.
+        assert_eq!(r.on_fragment(1, FRAG_FIRST, 16 << 20, &a[..5]), Ok(None));
+        assert!(r.allocated() < 64, "allocated {}", r.allocated());
+        assert_eq!(
+            r.memory(),
+            16 << 20,
+            "the claim still counts against the limit"
+        );
+        let mut off = 0;
+        assert_eq!(
+            r.on_fragment(2, FRAG_FIRST, a.len() as u64, &a[..1]),
+            Ok(None)
+        );
+        off += 1;
+        while off + 1000 < a.len() {
+            assert_eq!(r.on_fragment(2, 0, 0, &a[off..off + 1000]), Ok(None));
+            off += 1000;
+            assert!(r.allocated() - 5 <= 2 * off && r.allocated() <= 5 + a.len());
+        }
+        let done = r.on_fragment(2, FRAG_LAST, 0, &a[off..]).unwrap().unwrap();
+        assert_eq!(&done[..], &a[..]);
     }
 
     #[test]
