@@ -46,7 +46,7 @@ impl Peak {
 const NOW: Instant = Instant::ZERO;
 
 fn conn(role: Role, config: Config) -> Connection {
-    let seed = if role == Role::Client { 1 } else { 2 };
+    let seed = if role == Role::Client { [1; 32] } else { [2; 32] };
     Connection::new(role, config, NOW, seed)
 }
 
