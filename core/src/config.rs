@@ -156,8 +156,11 @@ impl Config {
     /// It adds up: the receive buffer (one record), the records that queued events
     /// keep alive (up to 20 events' records), the send queue for small frames, the
     /// control queue (replies are bounded by `max_queued_control`), stream receive
-    /// buffers (bounded by the connection receive window, `max_conn_window` at most)
-    /// and stream send buffers. The default configuration stays under 4 MiB:
+    /// buffers (their data is bounded by the connection receive window,
+    /// `max_conn_window` at most, and copied out of its records into buffers that
+    /// allocate at most 1.5 times what they hold plus 1 KiB per stream, up to our
+    /// `max_concurrent_streams`) and stream send buffers. The default configuration
+    /// stays under 4 MiB:
     ///
     /// ```
     /// assert!(weft_core::Config::default().memory_bound() <= 4 << 20);
@@ -167,7 +170,16 @@ impl Config {
         let rx = record;
         let events = 20 * record;
         let control = self.max_queued_control * 16 + 4096;
-        let streams = self.max_conn_window as usize + self.max_stream_total_send_buffer;
+        #[cfg(feature = "alloc")]
+        let recv = {
+            let window = usize::try_from(self.max_conn_window).unwrap_or(usize::MAX);
+            let streams = usize::try_from(self.params.max_concurrent_streams).unwrap_or(usize::MAX);
+            crate::stream::max_recv_allocation(window)
+                .saturating_add(streams.saturating_mul(crate::stream::RECV_SLACK))
+        };
+        #[cfg(not(feature = "alloc"))]
+        let recv = 0; // no streams without alloc
+        let streams = recv + self.max_stream_total_send_buffer;
         rx + events + self.max_queued_bytes + control + streams
     }
 }

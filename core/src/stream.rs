@@ -53,10 +53,14 @@
 //! polled (and its RESET, if any, sent), so the number of streams — and
 //! thus the event queue — is bounded by the two concurrency limits.
 
+mod recv_buf;
+
 use alloc::collections::{BTreeMap, VecDeque};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use core::cmp::min;
 use core::fmt;
+use recv_buf::RecvBuf;
+pub(crate) use recv_buf::{max_allocation as max_recv_allocation, SLACK as RECV_SLACK};
 
 /// Reset code sent when the peer opens a stream beyond our
 /// [`StreamConfig::max_concurrent_streams`].
@@ -291,6 +295,11 @@ pub struct StreamStats {
     pub streams_refused: u64,
     /// Bytes waiting in all send buffers.
     pub send_buffered: usize,
+    /// Bytes received and not yet read, in all streams.
+    pub recv_buffered: usize,
+    /// Bytes allocated to hold them: at most 1.5 times `recv_buffered` plus 1 KiB
+    /// per stream (received data is copied out of its record, so it never pins one).
+    pub recv_allocated: usize,
 }
 
 /// How a stream ended.
@@ -328,7 +337,7 @@ struct Stream {
     want_writable: bool,
     writable_queued: bool,
     // Receive direction.
-    recv_buf: VecDeque<Bytes>,
+    recv_buf: RecvBuf,
     buffered: u64,
     recv_off: u64,
     read_off: u64,
@@ -361,7 +370,7 @@ impl Stream {
             prio: DEFAULT_PRIORITY,
             want_writable: false,
             writable_queued: false,
-            recv_buf: VecDeque::new(),
+            recv_buf: RecvBuf::default(),
             buffered: 0,
             recv_off: 0,
             read_off: 0,
@@ -616,39 +625,22 @@ impl Streams {
         if s.buffered == 0 {
             return Ok(ReadOutcome::Fin);
         }
-        let mut n = 0;
-        while n < buf.len() {
-            let Some(chunk) = s.recv_buf.front_mut() else {
-                break;
-            };
-            let k = min(chunk.len(), buf.len() - n);
-            buf[n..n + k].copy_from_slice(&chunk[..k]);
-            if k == chunk.len() {
-                s.recv_buf.pop_front();
-            } else {
-                chunk.advance(k);
-            }
-            n += k;
-        }
+        let n = s.recv_buf.read(buf);
         self.consumed(id, n as u64);
         Ok(ReadOutcome::Data(n))
     }
 
-    /// Zero-copy read: takes up to `max` bytes of the next received chunk
-    /// (a slice of a received frame's payload).
+    /// Zero-copy read: takes up to `max` buffered bytes as shared bytes (a slice
+    /// of the stream's own receive buffer, never of a received record).
     ///
     /// `Ok(None)` means the peer finished and everything was read; errors are
     /// as for [`read`](Self::read).
     pub fn read_chunk(&mut self, id: u64, max: usize) -> Result<Option<Bytes>, StreamError> {
         let s = self.readable_stream(id)?;
-        let Some(chunk) = s.recv_buf.front_mut() else {
+        if s.buffered == 0 {
             return Ok(None);
-        };
-        let out = if chunk.len() <= max {
-            s.recv_buf.pop_front().unwrap_or_default()
-        } else {
-            chunk.split_to(max)
-        };
+        }
+        let out = s.recv_buf.take(max);
         self.consumed(id, out.len() as u64);
         Ok(Some(out))
     }
@@ -693,7 +685,7 @@ impl Streams {
         id: u64,
         open: bool,
         fin: bool,
-        data: Bytes,
+        data: &[u8],
         now_micros: u64,
     ) -> Result<(), StreamProtoError> {
         let len = data.len() as u64;
@@ -743,7 +735,7 @@ impl Streams {
         s.last_update.get_or_insert(now_micros);
         self.conn_last_update.get_or_insert(now_micros);
         if len > 0 {
-            s.recv_buf.push_back(data);
+            s.recv_buf.push(data);
             s.buffered += len;
             if !s.readable_queued {
                 s.readable_queued = true;
@@ -1108,6 +1100,8 @@ impl Streams {
             resets_received: self.resets_received,
             streams_refused: self.streams_refused,
             send_buffered: self.send_buffered,
+            recv_buffered: self.map.values().map(|s| s.recv_buf.len()).sum(),
+            recv_allocated: self.map.values().map(|s| s.recv_buf.allocated()).sum(),
         }
     }
 
@@ -1154,7 +1148,7 @@ impl Streams {
         let unread = s.buffered;
         s.read_off += unread;
         s.buffered = 0;
-        s.recv_buf = VecDeque::new();
+        s.recv_buf.clear();
         self.send_buffered -= s.send_buf.len();
         s.send_buf = BytesMut::new();
         s.want_writable = false;
@@ -1239,7 +1233,7 @@ mod tests {
                 open,
                 fin,
                 data,
-            } => to.on_data(id, open, fin, data, now),
+            } => to.on_data(id, open, fin, &data, now),
             StreamFrame::WindowUpdate { id, increment } => to.on_window_update(id, increment),
             StreamFrame::Reset { id, code } => to.on_reset(id, code),
         }
@@ -1601,7 +1595,7 @@ mod tests {
         assert_eq!(s.stats().bytes_received, 500);
         // Re-opening a refused (lower) id is a protocol error.
         assert_eq!(
-            s.on_data(b, true, false, Bytes::new(), 0),
+            s.on_data(b, true, false, &[], 0),
             Err(StreamProtoError::StreamState)
         );
     }
@@ -1615,7 +1609,7 @@ mod tests {
         let mut s = Streams::new(false, small, (&StreamConfig::default()).into());
         let mut result = Ok(());
         for i in 0..(MIN_REFUSE_QUEUE as u64 + 1) {
-            result = s.on_data(2 * i + 1, true, false, Bytes::new(), 0);
+            result = s.on_data(2 * i + 1, true, false, &[], 0);
         }
         assert_eq!(result, Err(StreamProtoError::StreamLimit));
     }
@@ -1652,20 +1646,18 @@ mod tests {
         let mut s = Streams::new(false, cfg(1000, 1500), (&cfg(1000, 1500)).into());
         let big = Bytes::from(vec![0u8; 1001]);
         assert_eq!(
-            s.on_data(1, true, false, big, 0),
+            s.on_data(1, true, false, &big, 0),
             Err(StreamProtoError::FlowControl)
         );
-        s.on_data(1, true, false, Bytes::from(vec![0u8; 1000]), 0)
-            .unwrap();
+        s.on_data(1, true, false, &vec![0u8; 1000], 0).unwrap();
         assert_eq!(
-            s.on_data(1, false, false, Bytes::from_static(b"x"), 0),
+            s.on_data(1, false, false, b"x", 0),
             Err(StreamProtoError::FlowControl)
         );
         // Connection window: 500 left, two streams try more.
-        s.on_data(3, true, false, Bytes::from(vec![0u8; 500]), 0)
-            .unwrap();
+        s.on_data(3, true, false, &vec![0u8; 500], 0).unwrap();
         assert_eq!(
-            s.on_data(5, true, false, Bytes::from_static(b"x"), 0),
+            s.on_data(5, true, false, b"x", 0),
             Err(StreamProtoError::FlowControl)
         );
     }
@@ -1817,33 +1809,33 @@ mod tests {
         let e = |r: Result<(), StreamProtoError>| r.unwrap_err();
         // Wrong parity, id 0, never-opened ids.
         assert_eq!(
-            e(s.on_data(2, true, false, Bytes::new(), 0)),
+            e(s.on_data(2, true, false, &[], 0)),
             StreamProtoError::StreamState
         );
         assert_eq!(
-            e(s.on_data(0, true, false, Bytes::new(), 0)),
+            e(s.on_data(0, true, false, &[], 0)),
             StreamProtoError::StreamState
         );
         assert_eq!(
-            e(s.on_data(1, false, false, Bytes::new(), 0)),
+            e(s.on_data(1, false, false, &[], 0)),
             StreamProtoError::StreamState
         );
         assert_eq!(e(s.on_window_update(1, 5)), StreamProtoError::StreamState);
         assert_eq!(e(s.on_window_update(2, 5)), StreamProtoError::StreamState);
-        s.on_data(5, true, false, Bytes::new(), 0).unwrap();
+        s.on_data(5, true, false, &[], 0).unwrap();
         // Re-open, or open a lower id.
         assert_eq!(
-            e(s.on_data(5, true, false, Bytes::new(), 0)),
+            e(s.on_data(5, true, false, &[], 0)),
             StreamProtoError::StreamState
         );
         assert_eq!(
-            e(s.on_data(3, true, false, Bytes::new(), 0)),
+            e(s.on_data(3, true, false, &[], 0)),
             StreamProtoError::StreamState
         );
         // Data after FIN.
-        s.on_data(5, false, true, Bytes::new(), 0).unwrap();
+        s.on_data(5, false, true, &[], 0).unwrap();
         assert_eq!(
-            e(s.on_data(5, false, false, Bytes::from_static(b"x"), 0)),
+            e(s.on_data(5, false, false, b"x", 0)),
             StreamProtoError::StreamState
         );
         // Credit overflow, per stream and for the connection.
@@ -1864,7 +1856,7 @@ mod tests {
             StreamProtoError::StreamState
         );
         assert_eq!(
-            e(s.on_data(mine, false, false, Bytes::new(), 0)),
+            e(s.on_data(mine, false, false, &[], 0)),
             StreamProtoError::StreamState
         );
     }

@@ -44,19 +44,6 @@ pub(super) struct Src<'a> {
     pub(super) seq: Option<u64>,
 }
 
-#[cfg(feature = "alloc")]
-impl Src<'_> {
-    /// Shared bytes of part of this frame (zero-copy: one reference count).
-    pub(super) fn slice_ref(&self, part: &[u8]) -> Bytes {
-        self.bytes.slice_ref(part)
-    }
-
-    /// Length of the record the frame arrived in (of the frame, for own bytes).
-    pub(super) fn record_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 /// A frame being handled: its span of the receive buffer.
 #[cfg(not(feature = "alloc"))]
 pub(super) struct Src<'a> {

@@ -600,20 +600,14 @@ impl Connection {
                 if data.is_empty() && flags == 0 && self.empty_frame(now) {
                     return Ok(());
                 }
-                // Zero-copy only when the data is a good part of its record: a slice
-                // keeps the whole record alive, so tiny slices of big records would
-                // let a peer pin far more memory than its window allows.
-                let payload = if data.len() * 4 >= fb.record_len() {
-                    fb.slice_ref(data)
-                } else {
-                    bytes::Bytes::copy_from_slice(data)
-                };
+                // Copied into the stream's own buffer (`stream::recv_buf` says why):
+                // a slice would keep the whole record alive.
                 let s = self.streams_or(pe)?;
                 s.on_data(
                     id,
                     flags & frame::STREAM_OPEN != 0,
                     flags & frame::STREAM_FIN != 0,
-                    payload,
+                    data,
                     now.as_micros(),
                 )
                 .map_err(stream_proto)?;
