@@ -70,6 +70,11 @@ pub type AuthHandle = Arc<dyn crate::auth::Authenticator>;
 #[cfg(not(feature = "alloc"))]
 pub type AuthHandle = &'static dyn crate::auth::Authenticator;
 
+/// What each frame buffered before authentication counts beyond its encoded size
+/// against `max_preauth_bytes`: its handle in the queue and its allocation's
+/// bookkeeping, so a flood of tiny frames cannot cost far more than the budget.
+pub const PREAUTH_FRAME_OVERHEAD: usize = 64;
+
 /// Configuration of one connection. `Config::default()` is a sensible start; every
 /// bound below is enforced.
 #[derive(Clone)]
@@ -87,7 +92,8 @@ pub struct Config {
     pub max_outstanding_requests: usize,
     /// Bytes of frames queued for transmission before sends report `Blocked`.
     pub max_queued_bytes: usize,
-    /// Bytes a client may send before authentication completes.
+    /// Bytes a client may send before authentication completes, counted as each
+    /// buffered frame's encoded size plus [`PREAUTH_FRAME_OVERHEAD`] (default 64 KiB).
     pub max_preauth_bytes: usize,
     /// Memory for messages being reassembled from fragments, all together.
     pub max_reassembly_bytes: usize,
@@ -159,8 +165,11 @@ impl Config {
     /// buffers (their data is bounded by the connection receive window,
     /// `max_conn_window` at most, and copied out of its records into buffers that
     /// allocate at most 1.5 times what they hold plus 1 KiB per stream, up to our
-    /// `max_concurrent_streams`) and stream send buffers. The default configuration
-    /// stays under 4 MiB:
+    /// `max_concurrent_streams`) and stream send buffers. Frames buffered before
+    /// authentication are not added: until the peer authenticates nothing else
+    /// fills (no events pin records, no stream receives), and their budget
+    /// (`max_preauth_bytes`, each frame's bookkeeping included) is far below the
+    /// terms they stand in for. The default configuration stays under 4 MiB:
     ///
     /// ```
     /// assert!(weft_core::Config::default().memory_bound() <= 4 << 20);

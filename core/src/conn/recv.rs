@@ -243,7 +243,7 @@ impl Connection {
             #[cfg(feature = "alloc")]
             Phase::AwaitAuth => {
                 let fb = self.local_copy(&fb);
-                self.preauth_bytes += fb.len();
+                self.preauth_bytes += fb.len() + crate::config::PREAUTH_FRAME_OVERHEAD;
                 if self.preauth_bytes > self.config.max_preauth_bytes {
                     return self.fail(
                         now,

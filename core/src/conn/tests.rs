@@ -1541,6 +1541,26 @@ fn preauth_limit() {
     );
 }
 
+/// Tiny pipelined frames count their bookkeeping too: 20 one-byte messages are 80
+/// encoded bytes, far under a 1,000-byte budget, but with 64 bytes each for the
+/// buffer's handles they exceed it; counted by encoded size alone, 20 tiny frames per
+/// 80 bytes of budget would let a client make the server hold 20 times the budget.
+#[test]
+fn preauth_limit_counts_each_frames_bookkeeping() {
+    let run = |n: usize| {
+        let mut sc = psk(KEY);
+        sc.max_preauth_bytes = 1_000;
+        let mut p = Pair::new(psk(KEY), sc);
+        for _ in 0..n {
+            p.client.send_message(&[1u8], Priority::Normal).unwrap();
+        }
+        p.drive();
+        closed(&p.take_server()).map(|c| c.code)
+    };
+    assert_eq!(run(20), Some(ErrorCode::PREAUTH_LIMIT));
+    assert_eq!(run(10), None, "10 x (4 + 64) bytes fit the budget");
+}
+
 #[test]
 fn invalid_local_config_is_internal_error() {
     let mut cc = Config::default();
