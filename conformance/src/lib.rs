@@ -104,19 +104,21 @@ pub const MATRIX_IDS: &[&str] = &[
     "close/graceful",
 ];
 
-/// Runs the whole catalogue with `rt` on both sides; returns the report.
+/// Runs the whole catalogue with `rt` on both sides; returns the report. If a
+/// scenario hangs, the report so far is written (`target/weft-conformance/<name
+/// of rt>.md`) before the process exits.
 pub fn run_catalogue(rt: &dyn Runtime) -> Report {
-    let mut report = Report::new(format!("conformance: {}", rt.name()));
+    let mut report = Report::new(format!("conformance: {}", rt.name())).with_file(rt.name());
     for s in catalogue() {
-        let r = report::run_one(&s, rt, rt);
-        report.push(s.id, rt.name(), rt.name(), r);
+        report::run_into(&mut report, &s, rt, rt);
     }
     report
 }
 
-/// Runs the matrix scenarios for every client runtime against every server runtime.
+/// Runs the matrix scenarios for every client runtime against every server runtime
+/// (a hung scenario: as [`run_catalogue`], to `matrix.md`).
 pub fn run_matrix(runtimes: &[&dyn Runtime]) -> Report {
-    let mut report = Report::new("interop matrix".to_string());
+    let mut report = Report::new("interop matrix".to_string()).with_file("matrix");
     let all = catalogue();
     for &client in runtimes {
         for &server in runtimes {
@@ -125,8 +127,7 @@ pub fn run_matrix(runtimes: &[&dyn Runtime]) -> Report {
                     .iter()
                     .find(|s| s.id == *id)
                     .unwrap_or_else(|| panic!("matrix scenario {id} missing"));
-                let r = report::run_one(s, client, server);
-                report.push(s.id, client.name(), server.name(), r);
+                report::run_into(&mut report, s, client, server);
             }
         }
     }

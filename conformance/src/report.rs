@@ -19,8 +19,28 @@ pub enum Outcome {
 }
 
 /// Runs `s` with a client on `client` and a server on `server`, catching panics
-/// and bounding it in time.
+/// and bounding it in time. A scenario that hangs cannot be joined: the process
+/// exits (status 2) after saying so; [`run_into`] writes the report first.
 pub fn run_one(s: &Scenario, client: &dyn Runtime, server: &dyn Runtime) -> Outcome {
+    run_bounded(s, client, server, &mut |_| {})
+}
+
+/// [`run_one`], adding its row to `report`. If the scenario hangs, the report
+/// so far (with the hung row, and a note that the run stopped there) is printed
+/// and written, as [`Report::finish`] does, before the process exits.
+pub fn run_into(report: &mut Report, s: &Scenario, client: &dyn Runtime, server: &dyn Runtime) {
+    let o = run_bounded(s, client, server, &mut |hung| {
+        report.abort(s.id, client.name(), server.name(), hung);
+    });
+    report.push(s.id, client.name(), server.name(), o);
+}
+
+fn run_bounded(
+    s: &Scenario,
+    client: &dyn Runtime,
+    server: &dyn Runtime,
+    on_hang: &mut dyn FnMut(Outcome),
+) -> Outcome {
     let run = s.run;
     let (tx, rx) = std::sync::mpsc::channel();
     let r = std::thread::scope(|scope| {
@@ -38,6 +58,9 @@ pub fn run_one(s: &Scenario, client: &dyn Runtime, server: &dyn Runtime) -> Outc
             // A hung scenario cannot be joined; the process exits after the report.
             Err(_) => {
                 eprintln!("scenario {} hung; aborting the run", s.id);
+                on_hang(Outcome::Fail(format!(
+                    "hung: not finished within {SCENARIO_LIMIT:?}"
+                )));
                 std::process::exit(2);
             }
         }
@@ -60,6 +83,10 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 pub struct Report {
     title: String,
     rows: Vec<(String, String, String, Outcome)>,
+    /// The file name (without `.md`) a run that stops early writes to.
+    file: String,
+    /// Why the run stopped before its end.
+    aborted: Option<String>,
 }
 
 impl Report {
@@ -68,7 +95,42 @@ impl Report {
         Report {
             title,
             rows: Vec::new(),
+            file: "report".to_string(),
+            aborted: None,
         }
+    }
+
+    /// The file (under `target/weft-conformance/`, without `.md`) that the report
+    /// is written to if the run stops early; [`finish`](Self::finish) names its own.
+    pub fn with_file(mut self, file: &str) -> Self {
+        self.file = file.to_string();
+        self
+    }
+
+    /// The run stops at a hung scenario: adds its row, notes that later ones did
+    /// not run, and prints and writes the report (to its [`with_file`](Self::with_file)
+    /// name). Returns where it was written.
+    pub fn abort(
+        &mut self,
+        scenario: &str,
+        client: &str,
+        server: &str,
+        o: Outcome,
+    ) -> Option<std::path::PathBuf> {
+        self.push(scenario, client, server, o);
+        self.aborted = Some(format!(
+            "The run stopped at `{scenario}` ({client} -> {server}), which hung; \
+             the scenarios after it did not run."
+        ));
+        let file = self.file.clone();
+        self.write(&file)
+    }
+
+    /// Every row: (scenario, client runtime, server runtime, outcome), in order.
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &str, &str, &Outcome)> {
+        self.rows
+            .iter()
+            .map(|(s, c, v, o)| (s.as_str(), c.as_str(), v.as_str(), o))
     }
 
     /// Adds a row.
@@ -106,6 +168,9 @@ impl Report {
     /// scenario, and a pass count.
     pub fn markdown(&self) -> String {
         let mut out = format!("# {}\n\n", self.title);
+        if let Some(a) = &self.aborted {
+            let _ = writeln!(out, "**Incomplete.** {a}\n");
+        }
         let pass = self.rows.iter().filter(|r| r.3 == Outcome::Pass).count();
         let _ = writeln!(out, "{pass} passed, {} failed\n", self.rows.len() - pass);
         let mut pairs: Vec<(String, String)> = Vec::new();
@@ -161,18 +226,7 @@ impl Report {
     /// Prints the report, writes it to `target/weft-conformance/<file>.md`, and
     /// panics listing the failures if any row failed.
     pub fn finish(&self, file: &str) {
-        let md = self.markdown();
-        println!("{md}");
-        let dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-            .join("weft-conformance");
-        if std::fs::create_dir_all(&dir).is_ok() {
-            let path = dir.join(format!("{file}.md"));
-            if std::fs::write(&path, &md).is_ok() {
-                println!("report written to {}", path.display());
-            }
-        }
+        self.write(file);
         let fails = self.failures();
         assert!(
             fails.is_empty(),
@@ -182,5 +236,50 @@ impl Report {
         );
         // The plain closing line CI reads.
         println!("{} passed, 0 failed", self.rows.len());
+    }
+
+    /// Prints the report and writes it to `target/weft-conformance/<file>.md`;
+    /// returns the path if it was written.
+    fn write(&self, file: &str) -> Option<std::path::PathBuf> {
+        let md = self.markdown();
+        println!("{md}");
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+            .join("weft-conformance");
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(format!("{file}.md"));
+        match std::fs::write(&path, &md) {
+            Ok(()) => {
+                println!("report written to {}", path.display());
+                Some(path)
+            }
+            Err(e) => {
+                eprintln!("report not written to {}: {e}", path.display());
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aborted_run_writes_its_report_with_the_hung_row() {
+        let file = format!("abort-test-{}", std::process::id());
+        let mut r = Report::new("abort test".into()).with_file(&file);
+        r.push("a/first", "c", "s", Outcome::Pass);
+        let path = r
+            .abort("a/second", "c", "s", Outcome::Fail("hung".into()))
+            .expect("report written");
+        let md = std::fs::read_to_string(&path).expect("report readable");
+        let _ = std::fs::remove_file(&path);
+        assert!(md.contains("**Incomplete.**"), "{md}");
+        assert!(md.contains("`a/second` (c -> s), which hung"), "{md}");
+        assert!(md.contains("| `a/first` | pass |"), "{md}");
+        assert!(md.contains("| `a/second` | **FAIL** |"), "{md}");
+        assert!(md.contains("1 passed, 1 failed"), "{md}");
     }
 }

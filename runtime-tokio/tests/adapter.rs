@@ -342,17 +342,19 @@ fn a_slow_reader_holds_the_sender_back_and_loses_nothing() {
         }
         // Wait until the server has taken in more than its application queue
         // (1024 messages) holds while nobody reads: from then on its driver is
-        // held back, and must resume as the reader below catches up.
+        // held back, and must resume as the reader below catches up. It gets
+        // there (its driver takes the queue's worth and fills its receive
+        // buffer, a 64 KiB record, with the rest) and the count only grows, so
+        // the wait cannot race; it is bounded in time, not in a number of yields
+        // (which a loaded machine could use up before the server ran at all).
         let full = 1_500 * 64;
-        let mut took = 0;
-        for _ in 0..1_000_000 {
-            took = served.stats().bytes_received;
-            if took > full {
-                break;
-            }
+        let limit = std::time::Instant::now() + Duration::from_secs(60);
+        let mut took = served.stats().bytes_received;
+        while took <= full && std::time::Instant::now() < limit {
             tokio::task::yield_now().await;
+            took = served.stats().bytes_received;
         }
-        assert!(took > full, "server took only {took} bytes");
+        assert!(took > full, "server took only {took} bytes in 60 s");
         for i in 0..N {
             let m = served.next_message().await.expect("message");
             assert_eq!(&m[..], &msg(i));

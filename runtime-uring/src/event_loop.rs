@@ -99,6 +99,10 @@ enum Command {
     /// Tests: report the loop's buffers.
     #[cfg(test)]
     Probe(std::sync::mpsc::Sender<Probe>),
+    /// Tests: report the loop's buffers as soon as some connection keeps input
+    /// (bytes received that its driver did not take), at once if one does now.
+    #[cfg(test)]
+    ProbeWhenKept(std::sync::mpsc::Sender<Probe>),
     /// Tests: every connection's timer period ends (as if its timer fired).
     #[cfg(test)]
     TimerPeriod,
@@ -109,7 +113,7 @@ enum Command {
 
 /// Tests: what buffers a loop holds.
 #[cfg(test)]
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Probe {
     pool: Option<usize>,
     spares: usize,
@@ -229,6 +233,8 @@ impl EventLoop {
             stop_when_idle: false,
             stop_now: false,
             starved: 0,
+            #[cfg(test)]
+            kept_waiters: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("weft-uring".into())
@@ -367,6 +373,9 @@ struct Loop {
     stop_now: bool,
     /// Receives that found the pool empty (for tests and diagnosis).
     starved: u64,
+    /// Tests: waiting for some connection to keep input.
+    #[cfg(test)]
+    kept_waiters: Vec<std::sync::mpsc::Sender<Probe>>,
 }
 
 fn is_transient(errno: i32) -> bool {
@@ -388,6 +397,8 @@ impl Loop {
             while let Some(id) = self.dirty.pop() {
                 self.service(id);
             }
+            #[cfg(test)]
+            self.answer_kept_waiters();
             if self.stop_when_idle && self.conns.is_empty() && self.listeners.is_empty() {
                 break;
             }
@@ -448,14 +459,10 @@ impl Loop {
                 Command::StopNow => self.stop_now = true,
                 #[cfg(test)]
                 Command::Probe(tx) => {
-                    let _ = tx.send(Probe {
-                        pool: self.ring.has_pool().then(|| self.ring.pool_buffers()),
-                        spares: self.spare.len(),
-                        kept: self.conns.values().filter(|c| c.rbuf.is_some()).count(),
-                        waiting: self.conns.values().map(|c| c.rlen).sum(),
-                        starved: self.starved,
-                    });
+                    let _ = tx.send(self.probe());
                 }
+                #[cfg(test)]
+                Command::ProbeWhenKept(tx) => self.kept_waiters.push(tx),
                 #[cfg(test)]
                 Command::TimerPeriod => {
                     let pooled = self.ring.has_pool();
@@ -468,6 +475,30 @@ impl Loop {
                     let at = self.trim_at;
                     self.trim_spares(at);
                 }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn probe(&self) -> Probe {
+        Probe {
+            pool: self.ring.has_pool().then(|| self.ring.pool_buffers()),
+            spares: self.spare.len(),
+            kept: self.conns.values().filter(|c| c.rbuf.is_some()).count(),
+            waiting: self.conns.values().map(|c| c.rlen).sum(),
+            starved: self.starved,
+        }
+    }
+
+    /// Tests: answers the [`Command::ProbeWhenKept`]s once a connection keeps
+    /// input. Checked after every turn's servicing, so the first turn that ends
+    /// with a backlog answers them.
+    #[cfg(test)]
+    fn answer_kept_waiters(&mut self) {
+        if !self.kept_waiters.is_empty() && self.conns.values().any(|c| c.rlen > 0) {
+            let p = self.probe();
+            for tx in self.kept_waiters.drain(..) {
+                let _ = tx.send(p);
             }
         }
     }
@@ -1011,22 +1042,31 @@ mod tests {
     /// A backlog on the probed loop: messages its application does not read until
     /// the loop had to keep input, then all of them, in order.
     fn backlog(lp: &EventLoop, server: &Handle, client: &Handle) {
-        const N: u32 = 3_000;
+        // Without a reader the client's driver takes in at most its application
+        // queue (DEFAULT_QUEUE_CAP messages), the connection's few pending events,
+        // the records those keep alive (64 KiB each; 1,040 messages of 64 bytes
+        // span at most 3) and one record in its receive buffer: under 300 KiB
+        // however the server's sends are cut into records. Ten thousand messages
+        // (over 600 KiB) leave input the loop must keep. (3,000 did not: batched
+        // into full records, they sometimes all fit, and the loop never kept any.)
+        const N: u32 = 10_000;
         let sender = server.clone();
         let sends = std::thread::spawn(move || {
             for i in 0..N {
                 driver::block_on(sender.send(&numbered(i))).expect("send");
             }
         });
-        let mut held = false;
-        for _ in 0..100_000 {
-            if lp.probe().waiting > 0 {
-                held = true;
-                break;
-            }
-            std::thread::yield_now();
-        }
-        assert!(held, "the loop never kept input");
+        // Nobody reads, and the driver cannot take all N messages: the loop must
+        // come to keep input, and keeps it until the reads below (the senders wait
+        // for queue room meanwhile). The loop answers as soon as it keeps some (no
+        // polling, no race with the sender); the limit only stops a broken run.
+        const _: () = assert!(N as usize * 64 > 2 * (300 << 10));
+        let (tx, rx) = mpsc::channel();
+        lp.command_for_test(Command::ProbeWhenKept(tx));
+        let p = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the loop never kept input (no backlog within 60 s)");
+        assert!(p.waiting > 0, "{p:?}");
         for i in 0..N {
             let m = driver::block_on(client.next_message()).expect("message");
             assert_eq!(&m[..], &numbered(i), "message {i}");
@@ -1121,10 +1161,14 @@ mod tests {
                 driver::block_on(client.connected()).expect("handshake");
                 pairs.push((client, conn));
             }
-            if lp.probe().pool.is_none() {
-                // A kernel without buffer rings: nothing to starve.
-                return;
-            }
+            // A kernel without buffer rings has no pool to starve: the test cannot
+            // run there, and says so by failing rather than passing unexercised.
+            let p = lp.probe();
+            assert!(
+                p.pool.is_some(),
+                "not run: this kernel offers no io_uring buffer rings (Linux 5.19+), \
+                 so the starved-pool path cannot be exercised: {p:?}"
+            );
             for round in 0..4u8 {
                 let msgs: Vec<Vec<u8>> = (0..CONNS)
                     .map(|i| pattern(256 << 10, round.wrapping_mul(31).wrapping_add(i as u8)))

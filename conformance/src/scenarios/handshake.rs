@@ -8,6 +8,7 @@ use core::time::Duration;
 use std::sync::Arc;
 use weft_core::auth::PskAuthenticator;
 use weft_core::conn::{CloseInfo, CloseKind, Side};
+use weft_core::wire::frame::{ty, Frame, Status};
 use weft_core::{Config, ErrorCode};
 
 pub(super) fn scenarios() -> Vec<Scenario> {
@@ -71,8 +72,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "handshake/pipelined-request",
             spec: "§7.3, §18.3",
-            requirement: "A request pipelined before authentication completes is processed after it.",
-            expected: "PSK client issues echo before the handshake finished: answered Ok with the payload.",
+            requirement: "A client may pipeline a request right after CLIENT_HELLO; a request pipelined before authentication completes is processed after it.",
+            expected: "A scripted server that answers nothing reads the client's REQUEST(echo) right after its CLIENT_HELLO (so it was sent before any SERVER_HELLO), then answers; and a PSK client issuing echo before the handshake finished is answered Ok with the payload.",
             run: pipelined,
         },
         Scenario {
@@ -223,6 +224,7 @@ fn bad_preface(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String>
 }
 
 fn pipelined(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    first_flight(client)?;
     let srv = serve(server, psk_config(b"conformance", KEY))?;
     let h = client
         .connect(srv.addr, psk_config(b"conformance", KEY))
@@ -232,6 +234,62 @@ fn pipelined(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
     check(p == b"pipelined", || format!("echo {p:?}"))?;
     let n = h.negotiated().ok_or("no negotiated values")?;
     check(n.authenticated, || "not authenticated".into())
+}
+
+/// The client's first flight, read by a scripted server that sends nothing until
+/// it has seen the request: a REQUEST read before any SERVER_HELLO was written was
+/// pipelined (a client that waited for the SERVER_HELLO would send nothing, and the
+/// peer's read would time out).
+fn first_flight(client: &dyn Runtime) -> Result<(), String> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("raw listener: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("raw listener: {e}"))?;
+    let h = client
+        .connect(addr, Config::default())
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut r = Raw::accept(&listener)?;
+    r.read_client_hello()?;
+    std::thread::scope(|s| {
+        let peer = s.spawn(move || -> Result<(), String> {
+            let (t, body) = r
+                .read_frame()
+                .map_err(|e| format!("no frame after CLIENT_HELLO (not pipelined?): {e}"))?
+                .ok_or("EOF after CLIENT_HELLO")?;
+            check(t == ty::REQUEST, || {
+                format!("frame {t:#04x} after CLIENT_HELLO, not the pipelined REQUEST")
+            })?;
+            let Ok(Frame::Request {
+                id,
+                subject,
+                payload,
+                ..
+            }) = Frame::decode(t, &body)
+            else {
+                return Err("malformed pipelined REQUEST".into());
+            };
+            check(subject == b"echo" && payload == b"first flight", || {
+                format!("pipelined REQUEST {subject:?} {payload:?}")
+            })?;
+            // Only now does the client learn the server's HELLO, then the answer.
+            r.send_server_hello(&raw::client_params())?;
+            r.send_frame(&Frame::Response {
+                id,
+                status: Status::Ok,
+                payload: b"answered",
+            })?;
+            // Keep the connection until the client has read the answer.
+            let _ = r.read_frame();
+            Ok(())
+        });
+        let asked = run(client, ask(&h, "echo", b"first flight"));
+        h.close(ErrorCode::NO_ERROR, "done");
+        let peer = peer.join().map_err(|_| "raw peer panicked".to_string())?;
+        peer?;
+        let p = asked?;
+        check(p == b"answered", || format!("answer {p:?}"))
+    })
 }
 
 fn timeout(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {

@@ -1,10 +1,12 @@
 //! A scripted peer on a plain `std::net::TcpStream`: it writes bytes built straight
 //! from the spec with the core's wire types and reads the other side's replies with
-//! them. Reads time out (3 s) and every read loop is bounded.
+//! them. Reads time out (3 s) and every read loop is bounded. It is a client
+//! ([`Raw::connect`]) or the server of one client connection ([`Raw::accept`]),
+//! which then sees exactly what the client wrote, when it wrote it.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 use weft_core::wire::codec::Writer;
 use weft_core::wire::frame::{self, ty, Frame};
@@ -99,6 +101,26 @@ impl Raw {
     /// Connects to `addr`.
     pub fn connect(addr: SocketAddr) -> Result<Raw, String> {
         let sock = TcpStream::connect(addr).map_err(|e| format!("raw connect: {e}"))?;
+        Raw::with(sock)
+    }
+
+    /// Takes the connection a client made to `listener` (on 127.0.0.1). Every
+    /// [`Runtime::connect`](crate::Runtime::connect) returns once the TCP
+    /// connection is established, so it is waiting: this never blocks (a client
+    /// that had not connected yet is an error, not a hang).
+    pub fn accept(listener: &TcpListener) -> Result<Raw, String> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("raw listener: {e}"))?;
+        let (sock, _) = listener
+            .accept()
+            .map_err(|e| format!("raw accept (no connection from the client): {e}"))?;
+        sock.set_nonblocking(false)
+            .map_err(|e| format!("raw socket options: {e}"))?;
+        Raw::with(sock)
+    }
+
+    fn with(sock: TcpStream) -> Result<Raw, String> {
         sock.set_read_timeout(Some(Duration::from_secs(3)))
             .and_then(|()| sock.set_write_timeout(Some(Duration::from_secs(3))))
             .and_then(|()| sock.set_nodelay(true))
@@ -145,7 +167,36 @@ impl Raw {
             .map_err(|e| format!("raw handshake: {e}"))
     }
 
-    /// The server's preface, once read.
+    /// Server side: reads the client's preface and its CLIENT_HELLO (the first
+    /// frame), and returns the hello's body. Nothing is sent.
+    pub fn read_client_hello(&mut self) -> Result<Vec<u8>, String> {
+        let p = self.peer_preface()?;
+        if p[..4] != MAGIC[..] {
+            return Err(format!("client preface {p:?}"));
+        }
+        match self.read_frame()? {
+            Some((t, body)) if t == ty::CLIENT_HELLO => Ok(body),
+            Some((t, _)) => Err(format!("client's first frame has type {t:#04x}")),
+            None => Err("EOF before the CLIENT_HELLO".into()),
+        }
+    }
+
+    /// Server side: sends the preface and a SERVER_HELLO (no authentication)
+    /// announcing `p`; the client is connected once it reads them.
+    pub fn send_server_hello(&mut self, p: &Params) -> Result<(), String> {
+        let ps = params(p);
+        let mut out = preface(1, 1);
+        out.extend(record(&frame(&Frame::ServerHello {
+            nonce: [9u8; frame::NONCE_LEN],
+            params: &ps,
+            auth_scheme: 0,
+            proof: b"",
+            token: b"",
+        })));
+        self.send(&out)
+    }
+
+    /// The peer's preface, once read.
     pub fn peer_preface(&mut self) -> Result<[u8; 8], String> {
         for _ in 0..100 {
             if let Some(p) = self.preface {

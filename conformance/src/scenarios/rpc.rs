@@ -56,8 +56,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "rpc/request-cap",
             spec: "§8.1 (local cap), §16",
-            requirement: "Beyond max_outstanding_requests the request API is Blocked and waits; nothing is lost.",
-            expected: "Client cap 4, 64 concurrent echos: all answered correctly, connection never closed.",
+            requirement: "Beyond max_outstanding_requests the request API is Blocked and waits, and nothing is sent; nothing is lost.",
+            expected: "Client cap 4 with 4 `hang`s outstanding: a 5th request (echo) stays pending after a reflected message proves the server took everything sent before it, and is answered once one hang is cancelled; hang-status then reports cancelled=4 answered=0. And 64 concurrent echos: all answered correctly, connection never closed.",
             run: request_cap,
         },
         Scenario {
@@ -155,7 +155,58 @@ fn request_cap(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String>
         max_outstanding_requests: 4,
         ..Config::default()
     };
+    cap_enforced(client, cfg.clone(), server)?;
     many(client, cfg, 64, server)
+}
+
+/// With the cap's worth of `hang` requests outstanding, one more waits unsent.
+/// Proof that it was not sent: a one-way `reflect:` message sent after it comes
+/// back, and the server answers an echo at once, before it reflects a message
+/// that arrived after it (at the same level, in the same order); so an echo sent
+/// before the message would have been answered by the time the reflection is in.
+fn cap_enforced(client: &dyn Runtime, cfg: Config, server: &dyn Runtime) -> Result<(), String> {
+    let cap = cfg.max_outstanding_requests;
+    let srv = serve(server, Config::default())?;
+    let h = connect_to(client, srv.addr, cfg)?;
+    run(client, async {
+        let mut hangs: Vec<_> = (0..cap)
+            .map(|_| Box::pin(h.request(b"hang", b"", None)))
+            .collect();
+        let mut extra = Box::pin(h.request(b"echo", b"beyond the cap", None));
+        // One poll each issues them, in order: the hangs, then the one beyond.
+        let pending = poll_fn(|cx| {
+            let hung = hangs.iter_mut().all(|r| r.as_mut().poll(cx).is_pending());
+            Poll::Ready(hung && extra.as_mut().poll(cx).is_pending())
+        })
+        .await;
+        check(pending, || "a request completed at once".into())?;
+        h.send(b"reflect:cap")
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        let m = h.next_message().await.ok_or("closed")?;
+        check(m[..] == b"reflect:cap"[..], || format!("message {m:?}"))?;
+        let waiting = poll_fn(|cx| Poll::Ready(extra.as_mut().poll(cx))).await;
+        check(waiting.is_pending(), || {
+            format!(
+                "request {} of a cap of {cap} was sent and answered: {waiting:?}",
+                cap + 1
+            )
+        })?;
+        // Room for it once one hang is cancelled: it waited, and is not lost.
+        drop(hangs.pop());
+        let r = extra.await.map_err(|e| format!("echo: {e}"))?;
+        check(
+            r.outcome == Outcome::Ok && &r.payload[..] == b"beyond the cap",
+            || format!("echo answered {r:?}"),
+        )?;
+        drop(hangs);
+        Ok::<(), String>(())
+    })?;
+    let s = run(client, ask(&h, "hang-status", b""))?;
+    let want = format!("cancelled={cap} answered=0");
+    check(s == want.as_bytes(), || {
+        format!("server status {}", String::from_utf8_lossy(&s))
+    })
 }
 
 fn large(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {

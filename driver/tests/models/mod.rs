@@ -14,8 +14,9 @@
 //! waker with both drivers (and the application queues it reads), pumps until
 //! quiet, and returns `Pending` when there is nothing to do. So it sleeps exactly
 //! like a runtime's I/O task and only wakes when the shared state wakes it: a lost
-//! wake-up shows as a deadlock (loom reports it; the std stress tests would hang,
-//! which the test harness reports as a timeout).
+//! wake-up shows as a deadlock (loom reports it; the std stress tests run each
+//! execution under a bounded wait that fails naming it). Each body returns what it
+//! saw (counts, outcomes) for the stress tests to check as well.
 //!
 //! Time: the driver's clock is std's and cannot be injected. The models never
 //! depend on it: the default timers (handshake 10 s, drain 10 s, idle 30 s,
@@ -263,7 +264,7 @@ pub(crate) fn senders_and_driver(
     len: usize,
     queue_room: usize,
     queue_cap: usize,
-) {
+) -> usize {
     ran();
     let (mut net, c, s) = pair(small_queue(queue_room), Config::default(), queue_cap);
     let total = senders * per_sender;
@@ -303,6 +304,7 @@ pub(crate) fn senders_and_driver(
     }
     assert_eq!(c.stats().messages_sent, total as u64);
     drop((net, s, c));
+    got.len()
 }
 
 // ---------------------------------------------------------------------------------
@@ -312,8 +314,12 @@ pub(crate) fn senders_and_driver(
 /// `senders` threads each `send` one message, which must wait for room, while the
 /// driver thread transmits. The driver waits for every message at the server, so
 /// if a blocked sender's wake-up were lost, every thread would sleep: loom reports
-/// the deadlock.
-pub(crate) fn blocked_sender_is_woken(senders: usize, len: usize, queue_room: usize) {
+/// the deadlock. Returns (messages queued first, messages delivered).
+pub(crate) fn blocked_sender_is_woken(
+    senders: usize,
+    len: usize,
+    queue_room: usize,
+) -> (usize, usize) {
     ran();
     let (mut net, c, s) = pair(small_queue(queue_room), Config::default(), 1);
     let mut queued = 0;
@@ -347,6 +353,7 @@ pub(crate) fn blocked_sender_is_woken(senders: usize, len: usize, queue_room: us
     let early: Vec<_> = (0..queued).map(|i| payload(99, i, len)).collect();
     assert_eq!(got[..queued], early[..], "the queued ones first, in order");
     drop((net, s, c));
+    (queued, got.len())
 }
 
 // ---------------------------------------------------------------------------------
@@ -359,8 +366,14 @@ pub(crate) fn blocked_sender_is_woken(senders: usize, len: usize, queue_room: us
 ///
 /// `record` limits the server's record size (what the client may send in one
 /// record): with 1024 and messages of ~700 bytes, each message travels in its own
-/// record, and the server takes one record per `handle_input`.
-pub(crate) fn close_racing_send(msgs: usize, len: usize, queue_room: usize, record: Option<u64>) {
+/// record, and the server takes one record per `handle_input`. Returns (messages
+/// accepted, messages delivered).
+pub(crate) fn close_racing_send(
+    msgs: usize,
+    len: usize,
+    queue_room: usize,
+    record: Option<u64>,
+) -> (usize, usize) {
     ran();
     let mut sc = Config::default();
     if let Some(r) = record {
@@ -402,6 +415,7 @@ pub(crate) fn close_racing_send(msgs: usize, len: usize, queue_room: usize, reco
     assert_graceful(&c);
     assert_graceful(&s);
     drop((net, s, c));
+    (accepted.len(), got.len())
 }
 
 // ---------------------------------------------------------------------------------
@@ -410,8 +424,9 @@ pub(crate) fn close_racing_send(msgs: usize, len: usize, queue_room: usize, reco
 /// `handles` clones of the client handle are dropped by as many threads while the
 /// driver thread sleeps on its waker; the last drop closes the connection and must
 /// wake the driver, which then runs both connections to their end. A lost wake-up
-/// leaves every thread asleep: loom reports the deadlock.
-pub(crate) fn last_handle_drop_wakes_driver(handles: usize) {
+/// leaves every thread asleep: loom reports the deadlock. Returns how the server's
+/// connection closed.
+pub(crate) fn last_handle_drop_wakes_driver(handles: usize) -> Option<CloseInfo> {
     ran();
     let (mut net, c, s) = pair(Config::default(), Config::default(), 1);
     let mut clones: Vec<Handle> = (1..handles).map(|_| c.clone()).collect();
@@ -435,7 +450,9 @@ pub(crate) fn last_handle_drop_wakes_driver(handles: usize) {
     let net = driver.join().unwrap();
     assert!(net.finished());
     assert_graceful(&s);
+    let info = closed_now(&s);
     drop((net, s));
+    info
 }
 
 // ---------------------------------------------------------------------------------
@@ -463,8 +480,12 @@ impl Wake for CountWaker {
 /// slot is gone afterwards (the shared state no longer holds the request's waker);
 /// the server saw the cancel (its answer is refused with `UnknownId`, only possible
 /// if the request never completed) or nothing; the connections stay healthy (no
-/// protocol error, nothing closed); a later request works.
-pub(crate) fn response_races_request_drop(answer: bool, concurrent_responder: bool) {
+/// protocol error, nothing closed); a later request works. Returns the dropped
+/// request's outcome if it completed before the drop.
+pub(crate) fn response_races_request_drop(
+    answer: bool,
+    concurrent_responder: bool,
+) -> Option<Outcome> {
     ran();
     let (mut net, c, s) = pair(Config::default(), Config::default(), 1);
     let counter = std::sync::Arc::new(CountWaker::default());
@@ -516,6 +537,10 @@ pub(crate) fn response_races_request_drop(answer: bool, concurrent_responder: bo
         }
     }
     drop(waker);
+    let completed = match &first {
+        Poll::Ready(Ok(r)) => Some(r.outcome),
+        _ => None,
+    };
     match first {
         Poll::Ready(Ok(r)) if answer => {
             assert_eq!((r.outcome, &r.payload[..]), (Outcome::Ok, &b"answer"[..]))
@@ -552,6 +577,7 @@ pub(crate) fn response_races_request_drop(answer: bool, concurrent_responder: bo
         "nothing else"
     );
     drop((net, c, s));
+    completed
 }
 
 // ---------------------------------------------------------------------------------
@@ -562,8 +588,8 @@ pub(crate) fn response_races_request_drop(answer: bool, concurrent_responder: bo
 /// their end; one thread sends `msgs` messages, another closes gracefully. Every
 /// execution ends the same way: both sides closed gracefully with `NO_ERROR`, each
 /// message delivered exactly when its send was accepted, refused with `Closed`
-/// otherwise.
-pub(crate) fn heartbeat_shutdown_send(msgs: usize, len: usize) {
+/// otherwise. Returns (messages accepted, messages delivered).
+pub(crate) fn heartbeat_shutdown_send(msgs: usize, len: usize) -> (usize, usize) {
     ran();
     let mut cc = Config::default();
     cc.params.heartbeat_ms = 1;
@@ -602,6 +628,7 @@ pub(crate) fn heartbeat_shutdown_send(msgs: usize, len: usize) {
     assert_graceful(&c);
     assert_graceful(&s);
     drop((net, s, c));
+    (accepted.len(), got.len())
 }
 
 // ---------------------------------------------------------------------------------
