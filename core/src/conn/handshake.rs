@@ -233,9 +233,21 @@ impl Connection {
             self.streams = Some(Streams::new(self.role == Role::Client, cfg, peer_cfg));
         }
         self.phase = Phase::Established;
-        self.timers[Timer::Handshake as usize] = None;
+        self.timers.set(Timer::Handshake, None);
         self.arm_idle(now);
         self.arm_heartbeat(now);
         self.push_event(Event::Connected, None);
+    }
+
+    /// The handshake timer; true if it fired before the handshake completed (the
+    /// connection failed).
+    pub(super) fn handshake_timeout(&mut self, now: Instant) -> bool {
+        if self.timers.take_due(Timer::Handshake, now)
+            && matches!(self.phase, Phase::Handshake | Phase::AwaitAuth)
+        {
+            self.fail(now, ErrorCode::HANDSHAKE_TIMEOUT, "handshake timed out");
+            return true;
+        }
+        false
     }
 }

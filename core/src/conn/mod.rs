@@ -1,40 +1,71 @@
 //! The connection state machine.
 //!
 //! [`Connection`] is the whole protocol for one peer: bytes and timer events go in,
-//! bytes to send, events and the next deadline come out. Sub-modules hold one concern
-//! each: `handshake` (HELLO/AUTH), `recv` (records in, every frame's handler),
-//! `send` (queues and the transmit scheduler), `reasm` (fragment reassembly),
-//! `types` (what the application sees).
+//! bytes to send, events and the next deadline come out. Each feature owns its state
+//! (a sub-struct of [`Connection`]), its commands, its frame handlers and its timers,
+//! in one file:
+//!
+//! - `handshake`: prefaces, HELLO and AUTH (spec section 7).
+//! - `messages`: one-way MESSAGEs (section 9).
+//! - `rpc`: requests, responses, CANCEL and deadlines (section 8).
+//! - `pubsub`: subscriptions, credit, PUBLISH and DELIVER (section 10).
+//! - `streams`: the connection's side of streams (section 11; the stream state
+//!   machine is [`crate::stream`]).
+//! - `liveness`: PING/PONG, round-trip time, idle and heartbeat timers (section 14).
+//! - `close`: graceful drain, error closes, the end of the transport (section 15).
+//!
+//! Below them: `recv` (records in, frames out, and the dispatcher that hands each
+//! frame to its feature), `reasm` (fragment reassembly), `held` (records kept for
+//! queued events), `send` (queues and the transmit scheduler), `store` (fixed or heap
+//! tables), `timers` (the fixed timer table) and `types` (what the application sees).
 
+mod close;
 mod handshake;
 mod held;
+mod liveness;
+mod messages;
+mod pubsub;
 #[cfg(feature = "alloc")]
 mod reasm;
 mod recv;
+mod rpc;
 mod send;
 mod store;
+#[cfg(feature = "alloc")]
+mod streams;
+mod timers;
 mod types;
 
 pub use types::{CloseInfo, CloseKind, Data, DataId, Event, Negotiated, Outcome, Side, Stats};
 
 use crate::auth::Transcript;
-use crate::config::{Config, OverflowPolicy, Priority, Role};
-use crate::error::{Error, ErrorCode, InvalidKind};
+use crate::config::{Config, Priority, Role};
+use crate::error::{Error, ErrorCode};
 use crate::secrets::{Secrets, SEED_LEN};
 use crate::time::Instant;
 use crate::wire::frame::{self, Frame, Status};
-use crate::wire::params::{Params, CAP_PUBSUB};
+use crate::wire::params::Params;
 use crate::wire::preface::{self, Preface};
 use crate::wire::record;
 #[cfg(feature = "alloc")]
 use alloc::collections::VecDeque;
 #[cfg(feature = "alloc")]
 use bytes::{Bytes, BytesMut};
+use close::Closing;
 use core::time::Duration;
+use handshake::Refusal;
+#[cfg(feature = "alloc")]
+use held::Src;
+#[cfg(not(feature = "alloc"))]
+use held::Src;
+use liveness::Liveness;
+use pubsub::PubSub;
 #[cfg(feature = "alloc")]
 use reasm::Reassembly;
+use rpc::Rpc;
 use send::{SendMark, Tx};
-use store::{Deadlines, Map, Queue};
+use store::Queue;
+use timers::{Timer, Timers};
 
 /// Fixed capacities of a connection built without `alloc`. The limits announced in
 /// the HELLO are lowered to fit them, so a compliant peer never exceeds them.
@@ -80,40 +111,6 @@ enum Phase {
     Failing,
     /// Over.
     Closed,
-}
-
-/// The fixed timer table; `poll_timeout` is its earliest entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Timer {
-    Handshake = 0,
-    Idle = 1,
-    Heartbeat = 2,
-    Drain = 3,
-}
-const TIMERS: usize = 4;
-
-/// One of our outstanding requests.
-#[derive(Debug)]
-struct OutRequest {
-    deadline: Option<Instant>,
-    /// Where the REQUEST sits in the transmit queues: a CANCEL may not overtake it.
-    mark: SendMark,
-}
-
-/// A client subscription.
-#[derive(Debug)]
-struct ClientSub {
-    /// Deliveries the server may still send.
-    credit: u32,
-    /// Deliveries consumed since the last grant.
-    consumed: u32,
-    window: u32,
-}
-
-/// A peer subscription as the server's connection sees it.
-#[derive(Debug)]
-struct ServerSub {
-    credit: u32,
 }
 
 /// Sliding-interval counter for abuse limits.
@@ -239,48 +236,22 @@ pub struct Connection {
     next_data: u64,
     // Send.
     tx: Tx,
+    /// A send reported `Blocked`: `Writable` follows once the queues drain.
     blocked: bool,
-    pongs_queued: usize,
-    ping_out: Option<(u64, Instant)>,
-    // Requests.
-    next_req_id: u64,
-    out_reqs: Map<OutRequest>,
-    out_deadlines: Deadlines,
-    max_peer_req: u64,
-    in_reqs: Map<Option<Instant>>,
-    in_deadlines: Deadlines,
-    // Pub/sub.
-    next_sub_id: u64,
-    client_subs: Map<ClientSub>,
-    max_peer_sub: u64,
-    server_subs: Map<ServerSub>,
-    dropped_reported: Map<u64>,
-    /// CANCELs waiting for their REQUEST to leave, so they never overtake it
-    /// (control frames go first).
-    deferred_cancels: Map<SendMark>,
-    // Streams.
+    // Features.
+    rpc: Rpc,
+    pubsub: PubSub,
+    /// The stream component, once negotiated.
     #[cfg(feature = "alloc")]
     streams: Option<crate::stream::Streams>,
-    // Abuse counters.
+    /// Rapid-reset defence: STREAM_RESETs per interval.
     #[cfg(feature = "alloc")]
     resets: RateCounter,
+    /// Frames carrying nothing, per interval.
     empties: RateCounter,
-    // Time.
-    timers: [Option<Instant>; TIMERS],
-    last_rx: Instant,
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    min_rtt: Option<Duration>,
-    // Close.
-    close_sent: bool,
-    /// A graceful CLOSE decided but waiting for the queued data to leave first.
-    pending_close: Option<(ErrorCode, heapless::String<{ frame::MAX_REASON }>)>,
-    close_received: bool,
-    first_close: Option<(ErrorCode, Side)>,
-    peer_last_request: u64,
-    our_last_request: u64,
-    close_reason: heapless::String<{ frame::MAX_REASON }>,
-    closed_event: bool,
+    live: Liveness,
+    closing: Closing,
+    timers: Timers,
     stats: Stats,
 }
 
@@ -319,8 +290,8 @@ impl Connection {
             usize::try_from(config.params.max_concurrent_fragmented).unwrap_or(usize::MAX),
             config.max_reassembly_bytes,
         );
-        let mut timers = [None; TIMERS];
-        timers[Timer::Handshake as usize] = Some(now + config.handshake_timeout);
+        let mut timers = Timers::default();
+        timers.set(Timer::Handshake, Some(now + config.handshake_timeout));
         let mut c = Connection {
             role,
             secrets,
@@ -363,38 +334,16 @@ impl Connection {
             next_data: 0,
             tx: Tx::default(),
             blocked: false,
-            pongs_queued: 0,
-            ping_out: None,
-            next_req_id: 1,
-            out_reqs: Map::new(),
-            out_deadlines: Deadlines::new(),
-            max_peer_req: 0,
-            in_reqs: Map::new(),
-            in_deadlines: Deadlines::new(),
-            next_sub_id: 1,
-            client_subs: Map::new(),
-            max_peer_sub: 0,
-            server_subs: Map::new(),
-            dropped_reported: Map::new(),
-            deferred_cancels: Map::new(),
+            rpc: Rpc::new(),
+            pubsub: PubSub::new(),
             #[cfg(feature = "alloc")]
             streams: None,
             #[cfg(feature = "alloc")]
             resets: RateCounter::default(),
             empties: RateCounter::default(),
+            live: Liveness::new(now),
+            closing: Closing::new(),
             timers,
-            last_rx: now,
-            srtt: None,
-            rttvar: Duration::ZERO,
-            min_rtt: None,
-            close_sent: false,
-            pending_close: None,
-            close_received: false,
-            first_close: None,
-            peer_last_request: u64::MAX,
-            our_last_request: u64::MAX,
-            close_reason: heapless::String::new(),
-            closed_event: false,
             stats: Stats::default(),
             config,
         };
@@ -434,16 +383,16 @@ impl Connection {
 
     /// The reason text of the CLOSE that ended (or is ending) the connection.
     pub fn close_reason(&self) -> &str {
-        &self.close_reason
+        &self.closing.close_reason
     }
 
     /// Counters and current windows.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
         s.frames_sent = self.tx.frames_sent;
-        s.rtt = self.srtt;
-        s.rtt_var = self.srtt.map(|_| self.rttvar);
-        s.min_rtt = self.min_rtt;
+        s.rtt = self.live.srtt;
+        s.rtt_var = self.live.srtt.map(|_| self.live.rttvar);
+        s.min_rtt = self.live.min_rtt;
         s.queued_bytes = (self.tx.queued_bytes() + self.tx.control.len()) as u64;
         #[cfg(feature = "alloc")]
         {
@@ -484,7 +433,7 @@ impl Connection {
         let _ = self.rx.extend_from_slice(&data[..take]);
         self.stats.bytes_received += take as u64;
         if take > 0 {
-            self.last_rx = now;
+            self.live.last_rx = now;
             self.arm_idle(now);
         }
         self.process(now);
@@ -494,30 +443,7 @@ impl Connection {
     /// The transport ended (EOF or reset).
     pub fn handle_eof(&mut self, now: Instant) {
         let _ = now;
-        if self.phase == Phase::Closed {
-            return;
-        }
-        let graceful_done = self.close_received && self.close_sent;
-        self.enter_closed(if graceful_done {
-            CloseInfo {
-                code: self.first_close.map_or(ErrorCode::NO_ERROR, |c| c.0),
-                initiator: self.first_close.map_or(Side::Peer, |c| c.1),
-                kind: CloseKind::Graceful,
-            }
-        } else if let Some((code, side)) = self.first_close.filter(|_| self.phase == Phase::Failing)
-        {
-            CloseInfo {
-                code,
-                initiator: side,
-                kind: CloseKind::Error,
-            }
-        } else {
-            CloseInfo {
-                code: ErrorCode::NO_ERROR,
-                initiator: Side::Peer,
-                kind: CloseKind::Lost,
-            }
-        });
+        self.on_transport_end();
     }
 
     /// Call when the instant of [`poll_timeout`](Self::poll_timeout) has passed.
@@ -525,61 +451,13 @@ impl Connection {
         if self.phase == Phase::Closed {
             return;
         }
-        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        if due(self.timers[Timer::Handshake as usize]) {
-            self.timers[Timer::Handshake as usize] = None;
-            if matches!(self.phase, Phase::Handshake | Phase::AwaitAuth) {
-                self.fail(now, ErrorCode::HANDSHAKE_TIMEOUT, "handshake timed out");
-                return;
-            }
-        }
-        if due(self.timers[Timer::Idle as usize]) {
-            self.timers[Timer::Idle as usize] = None;
-            self.fail(now, ErrorCode::IDLE_TIMEOUT, "idle timeout");
+        // Each feature takes its own timers; one that failed the connection ends
+        // the round.
+        if self.handshake_timeout(now) || self.idle_timeout(now) || self.drain_timeout(now) {
             return;
         }
-        if due(self.timers[Timer::Drain as usize]) {
-            self.timers[Timer::Drain as usize] = None;
-            self.fail(now, ErrorCode::DRAIN_TIMEOUT, "drain timed out");
-            return;
-        }
-        if due(self.timers[Timer::Heartbeat as usize]) {
-            self.timers[Timer::Heartbeat as usize] = None;
-            if self.ping_out.is_none() && matches!(self.phase, Phase::Established | Phase::Draining)
-            {
-                let token = self.secrets.next_ping_token();
-                self.ping_out = Some((token, now));
-                self.push_control(&Frame::Ping { token });
-            }
-            self.arm_heartbeat(now);
-        }
-        // Request deadlines, ours and the peer's; bounded by the request caps.
-        while let Some((t, id)) = self.out_deadlines.first() {
-            if t > now {
-                break;
-            }
-            self.out_deadlines.pop_first();
-            if let Some(r) = self.out_reqs.remove(id) {
-                self.send_cancel(id, r.mark);
-                self.push_event(
-                    Event::Response {
-                        id,
-                        outcome: Outcome::DeadlineExceeded,
-                        data: None,
-                    },
-                    None,
-                );
-            }
-        }
-        while let Some((t, id)) = self.in_deadlines.first() {
-            if t > now {
-                break;
-            }
-            self.in_deadlines.pop_first();
-            if self.in_reqs.remove(id).is_some() {
-                self.push_event(Event::RequestCancelled { id }, None);
-            }
-        }
+        self.heartbeat_timeout(now);
+        self.request_timeouts(now);
         self.check_drained(now);
     }
 
@@ -591,10 +469,10 @@ impl Connection {
         if self.phase == Phase::Closed {
             return None;
         }
-        let fixed = self.timers.iter().flatten().min().copied();
-        let req = self.out_deadlines.first().map(|d| d.0);
-        let peer = self.in_deadlines.first().map(|d| d.0);
-        [fixed, req, peer].into_iter().flatten().min()
+        [self.timers.earliest(), self.rpc.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next event, if any. The data of the returned event stays readable with
@@ -612,7 +490,7 @@ impl Connection {
         self.release_rx();
         if self.events.is_empty() && !matches!(self.phase, Phase::Closed | Phase::Failing) {
             // Input processing paused on a full event queue resumes here.
-            let now = self.last_rx;
+            let now = self.live.last_rx;
             self.process(now);
         }
         let (ev, bytes) = self.events.pop_front()?;
@@ -636,33 +514,6 @@ impl Connection {
             _ => {}
         }
         Some(ev)
-    }
-
-    /// Tells the connection the application consumed one delivery of `sub_id`, so
-    /// credit can return to the server. Called by `poll_event` unless
-    /// `Config::auto_subscription_credit` is off. Credit returns as deliveries are
-    /// consumed, not as they arrive, so a subscriber that stops reading holds the
-    /// server back instead of being buried.
-    ///
-    /// Returns true if credit was queued for sending (call `poll_transmit` soon).
-    pub fn delivery_consumed(&mut self, sub_id: u64) -> bool {
-        let Some(s) = self.client_subs.get_mut(sub_id) else {
-            return false;
-        };
-        s.consumed += 1;
-        // Re-grant once half the window is used, so a subscriber that keeps up never
-        // waits for credit.
-        if s.consumed * 2 >= s.window {
-            let inc = s.consumed;
-            s.credit += inc;
-            s.consumed = 0;
-            self.push_control(&Frame::SubCredit {
-                sub_id,
-                increment: u64::from(inc),
-            });
-            return true;
-        }
-        false
     }
 
     /// Writes bytes to send into `buf`, returning how many; 0 when there is nothing
@@ -704,7 +555,8 @@ impl Connection {
         // Streams with nothing to send are skipped outright: the scheduler would
         // otherwise ask them at every level for every frame.
         #[cfg(feature = "alloc")]
-        let mut streams = StreamSource(self.streams.as_mut().filter(|s| s.has_pending()), now);
+        let mut streams =
+            streams::StreamSource(self.streams.as_mut().filter(|s| s.has_pending()), now);
         #[cfg(not(feature = "alloc"))]
         let mut streams = send::NoStreams;
         pos += self.tx.fill(
@@ -717,7 +569,7 @@ impl Connection {
         );
         self.release_deferred();
         // The data ahead of a graceful CLOSE is out: the CLOSE goes in this call.
-        if self.pending_close.is_some() && self.tx.queued_bytes() == 0 && pos < buf.len() {
+        if self.closing.pending_close.is_some() && self.tx.queued_bytes() == 0 && pos < buf.len() {
             self.queue_pending_close();
             let (max_record, max_frame) = self.peer_limits();
             let integrity = !(self.hello_sent && self.integrity_off());
@@ -731,7 +583,7 @@ impl Connection {
             );
         }
         if self.tx.control.is_empty() {
-            self.pongs_queued = 0;
+            self.live.pongs_queued = 0;
             // Only a HELLO actually queued counts, not an empty queue before it.
             self.hello_sent = self.peer.is_some() || self.role == Role::Client && self.preface_sent;
         }
@@ -862,44 +714,6 @@ impl Connection {
         debug_assert!(pushed.is_ok(), "event queue sized for the worst case");
     }
 
-    /// Queues a graceful CLOSE waiting for the data lanes to empty.
-    fn queue_pending_close(&mut self) {
-        if self.tx.queued_bytes() > 0 {
-            return;
-        }
-        if let Some((code, reason)) = self.pending_close.take() {
-            self.push_control(&Frame::Close {
-                code,
-                last_request_id: self.our_last_request,
-                reason: &reason,
-            });
-        }
-    }
-
-    /// Sends CANCEL for one of our requests, but never ahead of the REQUEST itself.
-    fn send_cancel(&mut self, id: u64, mark: SendMark) {
-        if self.tx.is_sent(mark) {
-            self.push_control(&Frame::Cancel { id });
-        } else {
-            // Bounded by the request table the entry came from.
-            let _ = self.deferred_cancels.insert(id, mark);
-        }
-    }
-
-    /// Queues the CANCELs whose REQUEST has now left.
-    fn release_deferred(&mut self) {
-        if !self.deferred_cancels.is_empty() {
-            for id in self.deferred_cancels.keys_above(0) {
-                if let Some(&m) = self.deferred_cancels.get(id) {
-                    if self.tx.is_sent(m) {
-                        self.deferred_cancels.remove(id);
-                        self.push_control(&Frame::Cancel { id });
-                    }
-                }
-            }
-        }
-    }
-
     /// Queues a control frame. A full fixed-capacity queue means the peer is not
     /// reading while making us answer: that is a flood.
     fn push_control(&mut self, f: &Frame<'_>) {
@@ -917,121 +731,8 @@ impl Connection {
         DataId(self.next_data)
     }
 
-    fn arm_idle(&mut self, now: Instant) {
-        if let Some(t) = self.negotiated.and_then(|n| n.idle_timeout) {
-            self.timers[Timer::Idle as usize] = Some(now + t);
-        }
-    }
-
-    fn arm_heartbeat(&mut self, now: Instant) {
-        self.timers[Timer::Heartbeat as usize] =
-            self.negotiated.and_then(|n| n.heartbeat).map(|h| now + h);
-    }
-
     fn cap(&self, bit: u64) -> bool {
         self.negotiated.is_some_and(|n| n.capabilities & bit != 0)
-    }
-
-    /// Closes at once with an error: queue CLOSE, drop everything else.
-    fn fail(&mut self, now: Instant, code: ErrorCode, reason: &str) {
-        let _ = now;
-        if matches!(self.phase, Phase::Failing | Phase::Closed) {
-            return;
-        }
-        self.stats.errors += 1;
-        self.stats.unsent += self.tx.data_frames_queued() as u64;
-        self.tx.clear();
-        // Our preface may not be out yet: it still goes first (poll_transmit).
-        let _ = self.tx.control.push(&Frame::Close {
-            code,
-            last_request_id: self.max_peer_req,
-            reason,
-        });
-        self.close_sent = true;
-        self.set_reason(reason);
-        self.first_close.get_or_insert((code, Side::Local));
-        self.phase = Phase::Failing;
-        self.timers = [None; TIMERS];
-        self.emit_closed(CloseInfo {
-            code,
-            initiator: Side::Local,
-            kind: CloseKind::Error,
-        });
-    }
-
-    fn set_reason(&mut self, reason: &str) {
-        self.close_reason.clear();
-        let mut end = reason.len().min(frame::MAX_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let _ = self.close_reason.push_str(&reason[..end]);
-    }
-
-    fn emit_closed(&mut self, info: CloseInfo) {
-        if !self.closed_event {
-            self.closed_event = true;
-            // Pending requests will never be answered.
-            let ids = self.out_reqs.keys_above(0);
-            self.out_reqs.clear();
-            self.out_deadlines.clear();
-            // Only a graceful close promises the peer did not process them.
-            let outcome = if info.kind == CloseKind::Graceful {
-                Outcome::NotProcessed
-            } else {
-                Outcome::Lost
-            };
-            for id in ids {
-                self.push_event(
-                    Event::Response {
-                        id,
-                        outcome,
-                        data: None,
-                    },
-                    None,
-                );
-            }
-            self.push_event(Event::Closed(info), None);
-        }
-    }
-
-    fn enter_closed(&mut self, info: CloseInfo) {
-        if self.phase != Phase::Failing {
-            self.stats.unsent += self.tx.data_frames_queued() as u64;
-            self.tx.clear();
-        }
-        self.phase = Phase::Closed;
-        self.timers = [None; TIMERS];
-        self.emit_closed(info);
-    }
-
-    /// A graceful close completes when both CLOSEs crossed and nothing is in flight.
-    fn check_drained(&mut self, now: Instant) {
-        let _ = now;
-        if self.phase != Phase::Draining
-            || !(self.close_sent && self.close_received)
-            || self.pending_close.is_some()
-        {
-            return;
-        }
-        #[cfg(feature = "alloc")]
-        let streams_open = self
-            .streams
-            .as_ref()
-            .is_some_and(|s| s.stats().open_streams > 0);
-        #[cfg(not(feature = "alloc"))]
-        let streams_open = false;
-        if self.out_reqs.is_empty() && self.in_reqs.is_empty() && !streams_open && self.tx.is_idle()
-        {
-            let (code, side) = self
-                .first_close
-                .unwrap_or((ErrorCode::NO_ERROR, Side::Local));
-            self.enter_closed(CloseInfo {
-                code,
-                initiator: side,
-                kind: CloseKind::Graceful,
-            });
-        }
     }
 
     fn can_send_app(&self) -> Result<(), Error> {
@@ -1088,334 +789,7 @@ impl Connection {
 
     // ----- application commands -----
 
-    /// Queues a one-way message.
-    pub fn send_message(&mut self, payload: &[u8], prio: Priority) -> Result<(), Error> {
-        self.can_send_app()?;
-        self.queue_data(prio, &Frame::Message { payload })
-            .map(|_| ())
-    }
-
-    /// Sends a request; returns its id. `timeout` is carried to the responder and
-    /// enforced locally: at the deadline the request ends with
-    /// [`Outcome::DeadlineExceeded`].
-    pub fn request(
-        &mut self,
-        now: Instant,
-        subject: &[u8],
-        payload: &[u8],
-        timeout: Option<Duration>,
-        prio: Priority,
-    ) -> Result<u64, Error> {
-        self.can_send_app()?;
-        if subject.len() > frame::MAX_SUBJECT {
-            return Err(Error::Invalid(InvalidKind::TooLong));
-        }
-        let peer_cap = self.peer.map_or(u64::MAX, |p| p.max_concurrent_requests) as usize;
-        if self.out_reqs.len() >= self.config.max_outstanding_requests.min(peer_cap) {
-            self.blocked = true;
-            return Err(Error::Blocked);
-        }
-        let id = self.next_req_id;
-        let timeout_ms = timeout.map_or(0, |t| {
-            let ms = t.as_micros().div_ceil(1000);
-            u64::try_from(ms).unwrap_or(u64::MAX).max(1)
-        });
-        let mark = self.queue_data(
-            prio,
-            &Frame::Request {
-                id,
-                timeout_ms,
-                subject,
-                payload,
-            },
-        )?;
-        self.next_req_id += 1;
-        let deadline = timeout.map(|t| now + t);
-        if let Some(d) = deadline {
-            self.out_deadlines.insert(d, id);
-        }
-        // The cap was checked above, so a fixed-capacity table has room.
-        let _ = self.out_reqs.insert(id, OutRequest { deadline, mark });
-        Ok(id)
-    }
-
-    /// Cancels one of our outstanding requests: the responder is told, and no
-    /// response event will follow.
-    pub fn cancel(&mut self, id: u64) -> Result<(), Error> {
-        let r = self.out_reqs.remove(id).ok_or(Error::UnknownId)?;
-        if let Some(d) = r.deadline {
-            self.out_deadlines.remove(d, id);
-        }
-        self.send_cancel(id, r.mark);
-        Ok(())
-    }
-
-    /// Answers a peer request.
-    pub fn respond(
-        &mut self,
-        id: u64,
-        outcome: Outcome,
-        message: &str,
-        payload: &[u8],
-        prio: Priority,
-    ) -> Result<(), Error> {
-        if matches!(self.phase, Phase::Failing | Phase::Closed) {
-            return Err(Error::Closed);
-        }
-        let deadline = *self.in_reqs.get(id).ok_or(Error::UnknownId)?;
-        if message.len() > frame::MAX_REASON {
-            return Err(Error::Invalid(InvalidKind::TooLong));
-        }
-        let status = match outcome {
-            Outcome::Ok => Status::Ok,
-            Outcome::Error(code) => Status::Error { code, message },
-            Outcome::NoResponder => Status::NoResponder,
-            Outcome::DeadlineExceeded => Status::DeadlineExceeded,
-            Outcome::Cancelled => Status::Cancelled,
-            Outcome::NotProcessed | Outcome::Lost => {
-                return Err(Error::Invalid(InvalidKind::Range))
-            }
-        };
-        self.queue_data(
-            prio,
-            &Frame::Response {
-                id,
-                status,
-                payload,
-            },
-        )?;
-        self.in_reqs.remove(id);
-        if let Some(d) = deadline {
-            self.in_deadlines.remove(d, id);
-        }
-        Ok(())
-    }
-
-    /// (Client) Subscribes to a topic filter, optionally in a queue group; returns
-    /// the subscription id. Deliveries arrive as [`Event::Delivery`]; credit is
-    /// re-granted automatically as they are polled.
-    pub fn subscribe(
-        &mut self,
-        filter: &str,
-        group: Option<&str>,
-        policy: OverflowPolicy,
-    ) -> Result<u64, Error> {
-        self.can_send_app()?;
-        if self.role != Role::Client {
-            return Err(Error::Invalid(InvalidKind::Role));
-        }
-        if self.negotiated.is_some() && !self.cap(CAP_PUBSUB) {
-            return Err(Error::NotNegotiated);
-        }
-        crate::topic::validate_filter(filter).map_err(|_| Error::Invalid(InvalidKind::Topic))?;
-        if let Some(g) = group {
-            crate::topic::validate_queue_group(g)
-                .map_err(|_| Error::Invalid(InvalidKind::Topic))?;
-        }
-        let peer_cap = self.peer.map_or(u64::MAX, |p| p.max_subscriptions) as usize;
-        #[cfg(not(feature = "alloc"))]
-        let peer_cap = peer_cap.min(capacity::TABLE);
-        if self.client_subs.len() >= peer_cap {
-            return Err(Error::Blocked);
-        }
-        let window = self.config.subscription_credit.max(1);
-        let id = self.next_sub_id;
-        let f = Frame::Subscribe {
-            sub_id: id,
-            policy: policy as u8,
-            credit: u64::from(window),
-            filter: filter.as_bytes(),
-            group: group.unwrap_or("").as_bytes(),
-        };
-        self.queue_data(Priority::Urgent, &f)?;
-        self.next_sub_id += 1;
-        let _ = self.client_subs.insert(
-            id,
-            ClientSub {
-                credit: window,
-                consumed: 0,
-                window,
-            },
-        );
-        Ok(id)
-    }
-
-    /// (Client) Ends a subscription. Deliveries already in flight are discarded.
-    pub fn unsubscribe(&mut self, sub_id: u64) -> Result<(), Error> {
-        if matches!(self.phase, Phase::Failing | Phase::Closed) {
-            return Err(Error::Closed);
-        }
-        self.client_subs.remove(sub_id).ok_or(Error::UnknownId)?;
-        // Same lane as SUBSCRIBE, so it can neither overtake its SUBSCRIBE nor be
-        // overtaken by a later one (the server's subscription count stays exact).
-        // Tiny and bounded by the subscriptions: not held to the send budget.
-        let (_, max_frame) = self.peer_limits();
-        let _ = self
-            .tx
-            .push_data(Priority::Urgent, &Frame::Unsubscribe { sub_id }, max_frame);
-        Ok(())
-    }
-
-    /// (Client) Publishes on a topic.
-    pub fn publish(&mut self, topic: &str, payload: &[u8], prio: Priority) -> Result<(), Error> {
-        self.can_send_app()?;
-        if self.role != Role::Client {
-            return Err(Error::Invalid(InvalidKind::Role));
-        }
-        if self.negotiated.is_some() && !self.cap(CAP_PUBSUB) {
-            return Err(Error::NotNegotiated);
-        }
-        crate::topic::validate_topic(topic).map_err(|_| Error::Invalid(InvalidKind::Topic))?;
-        self.queue_data(
-            prio,
-            &Frame::Publish {
-                topic: topic.as_bytes(),
-                payload,
-            },
-        )
-        .map(|_| ())
-    }
-
-    /// (Server) Delivers a routed message to a peer subscription, consuming one
-    /// credit; `Blocked` when the subscription has none left.
-    pub fn deliver(
-        &mut self,
-        sub_id: u64,
-        topic: &[u8],
-        payload: &[u8],
-        prio: Priority,
-    ) -> Result<(), Error> {
-        if self.role != Role::Server {
-            return Err(Error::Invalid(InvalidKind::Role));
-        }
-        if !matches!(self.phase, Phase::Established | Phase::Draining) {
-            return Err(Error::Closed);
-        }
-        let credit = self.server_subs.get(sub_id).ok_or(Error::UnknownId)?.credit;
-        if credit == 0 {
-            return Err(Error::Blocked);
-        }
-        self.queue_data(
-            prio,
-            &Frame::Deliver {
-                sub_id,
-                topic,
-                payload,
-            },
-        )?;
-        if let Some(s) = self.server_subs.get_mut(sub_id) {
-            s.credit -= 1;
-        }
-        Ok(())
-    }
-
-    /// (Server) Tells the subscriber how many messages its overflow policy dropped.
-    pub fn report_dropped(&mut self, sub_id: u64, total: u64) -> Result<(), Error> {
-        if self.role != Role::Server {
-            return Err(Error::Invalid(InvalidKind::Role));
-        }
-        if !self.server_subs.contains(sub_id) {
-            return Err(Error::UnknownId);
-        }
-        self.push_control(&Frame::SubDropped { sub_id, total });
-        self.stats.dropped = self.stats.dropped.max(total);
-        Ok(())
-    }
-
-    /// Starts closing. [`ErrorCode::NO_ERROR`] and application codes drain: no new
-    /// requests, in-flight work finishes, then [`Event::Closed`]. Other codes close at
-    /// once.
-    pub fn close(&mut self, now: Instant, code: ErrorCode, reason: &str) {
-        if matches!(self.phase, Phase::Failing | Phase::Closed) || self.close_sent {
-            return;
-        }
-        if !code.is_graceful() || self.phase != Phase::Established {
-            self.fail(now, code, reason);
-            return;
-        }
-        self.send_close(now, code, reason, Side::Local);
-        self.check_drained(now);
-    }
-
-    fn send_close(&mut self, now: Instant, code: ErrorCode, reason: &str, side: Side) {
-        self.our_last_request = self.max_peer_req;
-        // The CLOSE follows the data already queued (control frames would overtake
-        // it); it is queued by `queue_pending_close` once the lanes are empty.
-        let mut r = heapless::String::new();
-        let mut end = reason.len().min(frame::MAX_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let _ = r.push_str(&reason[..end]);
-        self.pending_close = Some((code, r));
-        self.close_sent = true;
-        if self.first_close.is_none() {
-            self.first_close = Some((code, side));
-            self.set_reason(reason);
-        }
-        self.phase = Phase::Draining;
-        self.timers[Timer::Drain as usize] = Some(now + self.config.drain_timeout);
-    }
-
     // ----- streams -----
-
-    #[cfg(feature = "alloc")]
-    fn streams_mut(&mut self) -> Result<&mut crate::stream::Streams, Error> {
-        if !matches!(self.phase, Phase::Established | Phase::Draining) {
-            return Err(Error::NotConnected);
-        }
-        self.streams.as_mut().ok_or(Error::NotNegotiated)
-    }
-
-    #[cfg(feature = "alloc")]
-    /// Opens a stream; returns its id.
-    pub fn open_stream(&mut self) -> Result<u64, Error> {
-        if self.phase != Phase::Established {
-            return Err(if self.phase == Phase::Draining {
-                Error::Closed
-            } else {
-                Error::NotConnected
-            });
-        }
-        self.streams_mut()?.open().map_err(stream_err)
-    }
-
-    #[cfg(feature = "alloc")]
-    /// Writes to a stream; returns how many bytes were accepted (bounded by the
-    /// stream's send buffer), `Blocked` if none could be.
-    pub fn stream_write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
-        self.streams_mut()?.write(id, data).map_err(stream_err)
-    }
-
-    #[cfg(feature = "alloc")]
-    /// Reads from a stream into `buf`.
-    pub fn stream_read(
-        &mut self,
-        id: u64,
-        buf: &mut [u8],
-    ) -> Result<crate::stream::ReadOutcome, Error> {
-        self.streams_mut()?.read(id, buf).map_err(stream_err)
-    }
-
-    /// Sets a stream's transmit priority (default normal).
-    #[cfg(feature = "alloc")]
-    pub fn stream_set_priority(&mut self, id: u64, prio: Priority) -> Result<(), Error> {
-        self.streams_mut()?
-            .set_priority(id, prio as u8)
-            .map_err(stream_err)
-    }
-
-    /// Ends our direction of a stream.
-    #[cfg(feature = "alloc")]
-    pub fn stream_finish(&mut self, id: u64) -> Result<(), Error> {
-        self.streams_mut()?.finish(id).map_err(stream_err)
-    }
-
-    #[cfg(feature = "alloc")]
-    /// Aborts a stream both ways with an application code.
-    pub fn stream_reset(&mut self, id: u64, code: u64) -> Result<(), Error> {
-        self.streams_mut()?.reset(id, code).map_err(stream_err)
-    }
 }
 
 /// Lowers the announced limits to what fixed capacities can hold, so a compliant
@@ -1439,77 +813,6 @@ fn fit_to_capacity(mut c: Config) -> Config {
     c.max_queued_control = c.max_queued_control.min(capacity::TX / 16);
     c.max_preauth_bytes = 0;
     c
-}
-
-#[cfg(feature = "alloc")]
-fn stream_err(e: crate::stream::StreamError) -> Error {
-    use crate::stream::StreamError as S;
-    match e {
-        S::Blocked | S::Limit => Error::Blocked,
-        S::UnknownStream => Error::UnknownId,
-        // The peer's code reaches the application: it says why (quinn's
-        // `ReadError::Reset(code)`, h2's `Reason`).
-        S::Reset(code) => Error::StreamReset(code),
-        S::Closed => Error::Closed,
-    }
-}
-
-/// Adapts the stream component to the scheduler.
-#[cfg(feature = "alloc")]
-struct StreamSource<'a>(Option<&'a mut crate::stream::Streams>, Instant);
-
-#[cfg(feature = "alloc")]
-impl send::FrameSource for StreamSource<'_> {
-    fn next_frame(&mut self, out: &mut [u8], max: usize, prio: u8) -> Option<usize> {
-        let s = self.0.as_mut()?;
-        // Room for the largest stream frame header: type, length, id, flags.
-        let hdr = 1 + 3 + crate::varint::MAX_LEN + 1;
-        if max <= hdr {
-            return None;
-        }
-        let f = s.poll_data_frame(prio, max - hdr, self.1.as_micros())?;
-        stream_frame(&f).encode(out)
-    }
-
-    fn next_control(&mut self, out: &mut [u8]) -> Option<usize> {
-        // A control frame is at most 1 + 1 + 10 + 10 bytes: it always fits a record.
-        if out.len() < 32 {
-            return None;
-        }
-        let f = self.0.as_mut()?.poll_control_frame(self.1.as_micros())?;
-        stream_frame(&f).encode(out)
-    }
-
-    fn is_idle(&self) -> bool {
-        // `poll_transmit` passes the streams only when they have something pending.
-        self.0.is_none()
-    }
-}
-
-/// The wire frame of a stream component's output.
-#[cfg(feature = "alloc")]
-fn stream_frame(f: &crate::stream::StreamFrame) -> Frame<'_> {
-    match f {
-        crate::stream::StreamFrame::Data {
-            id,
-            open,
-            fin,
-            data,
-        } => Frame::StreamData {
-            id: *id,
-            flags: if *open { frame::STREAM_OPEN } else { 0 }
-                | if *fin { frame::STREAM_FIN } else { 0 },
-            data,
-        },
-        crate::stream::StreamFrame::WindowUpdate { id, increment } => Frame::WindowUpdate {
-            id: *id,
-            increment: *increment,
-        },
-        crate::stream::StreamFrame::Reset { id, code } => Frame::StreamReset {
-            id: *id,
-            code: *code,
-        },
-    }
 }
 
 #[cfg(test)]

@@ -3,19 +3,13 @@
 
 use super::handshake::Refusal;
 use super::held::{FrameRef, Src};
-use super::{Connection, Event, Outcome, Phase, ServerSub, Side, EVENT_SOFT_CAP};
-use crate::config::{OverflowPolicy, Role};
+use super::{Connection, Event, Phase, EVENT_SOFT_CAP};
+use crate::config::Role;
 use crate::error::ErrorCode;
-#[cfg(feature = "alloc")]
-use crate::stream::{StreamEvent, StreamProtoError};
 use crate::time::Instant;
-use crate::wire::frame::{self, Frame, FrameError, Status};
-use crate::wire::params::CAP_PUBSUB;
-#[cfg(feature = "alloc")]
-use crate::wire::params::CAP_STREAMS;
+use crate::wire::frame::{self, Frame, FrameError};
 use crate::wire::preface::{self, Preface, PrefaceError};
 use crate::wire::record;
-use core::time::Duration;
 
 /// A frame copied out for parsing while the connection is mutated: with `alloc` a
 /// reference-counted handle (no copy), without it a copy of at most one record.
@@ -208,11 +202,15 @@ impl Connection {
             self.stats.frames_received += 1;
             let rec = core::mem::take(&mut self.record);
             let seq = Some(self.record_seq);
-            self.on_message(&Src {
-                bytes: &rec,
-                span,
-                seq,
-            });
+            self.on_message(
+                now,
+                &Src {
+                    bytes: &rec,
+                    span,
+                    seq,
+                },
+                false,
+            );
             self.record = rec;
             return;
         }
@@ -306,19 +304,8 @@ impl Connection {
         }
     }
 
-    fn on_peer_close_error(&mut self, code: ErrorCode, reason: &str) {
-        self.close_received = true;
-        self.set_reason(reason);
-        self.first_close.get_or_insert((code, Side::Peer));
-        self.enter_closed(super::CloseInfo {
-            code,
-            initiator: Side::Peer,
-            kind: super::CloseKind::Error,
-        });
-    }
-
     /// Counts a frame that carries nothing; true if the peer is flooding.
-    fn empty_frame(&mut self, now: Instant) -> bool {
+    pub(super) fn empty_frame(&mut self, now: Instant) -> bool {
         let limit = self.config.max_empty_frames_per_interval;
         let interval = self.config.reset_interval;
         if self.empties.hit(now, interval, limit) {
@@ -377,104 +364,35 @@ impl Connection {
         }
     }
 
+    /// Hands each frame to its feature's handler; nothing else happens here.
     fn handle(&mut self, now: Instant, fb: &Src<'_>, f: Frame<'_>) -> Result<(), Refusal> {
-        let client = self.role == Role::Client;
         let pe = (ErrorCode::PROTOCOL_ERROR, "unexpected frame");
         match f {
-            Frame::ClientHello { .. } | Frame::ServerHello { .. } => return Err(pe),
-            Frame::Auth { proof } => {
-                if self.phase != Phase::AwaitAuth {
-                    return Err(pe);
-                }
-                return self.on_auth(now, proof);
-            }
-            Frame::Ping { token } => {
-                if self.pongs_queued >= self.config.max_queued_control {
-                    return Err((ErrorCode::CONTROL_FLOOD, "too many pings"));
-                }
-                self.pongs_queued += 1;
-                self.push_control(&Frame::Pong { token });
-            }
+            Frame::ClientHello { .. } | Frame::ServerHello { .. } => Err(pe),
+            Frame::Auth { proof } if self.phase == Phase::AwaitAuth => self.on_auth(now, proof),
+            Frame::Auth { .. } => Err(pe),
+            Frame::Ping { token } => self.on_ping(token),
             Frame::Pong { token } => {
-                if let Some((t, sent)) = self.ping_out {
-                    if t == token {
-                        self.ping_out = None;
-                        self.rtt_sample(now.saturating_duration_since(sent));
-                    }
-                }
+                self.on_pong(now, token);
+                Ok(())
             }
             Frame::Close {
                 code,
                 last_request_id,
                 reason,
-            } => self.on_peer_close(now, code, last_request_id, reason),
+            } => {
+                self.on_peer_close(now, code, last_request_id, reason);
+                Ok(())
+            }
             Frame::Message { payload } => {
-                if payload.is_empty() && self.empty_frame(now) {
-                    return Ok(());
-                }
-                self.on_message(fb);
+                self.on_message(now, fb, payload.is_empty());
+                Ok(())
             }
-            Frame::Request { id, timeout_ms, .. } => {
-                self.stats.messages_received += 1;
-                // Ids are unique among outstanding requests but may arrive out of order:
-                // the sender's scheduler reorders by priority and lets small frames
-                // pass large fragmented ones.
-                if id == 0 || self.in_reqs.contains(id) {
-                    return Err((ErrorCode::PROTOCOL_ERROR, "duplicate request id"));
-                }
-                self.max_peer_req = self.max_peer_req.max(id);
-                // After our graceful CLOSE, requests above the id we announced are
-                // not processed; the peer reports them as not processed.
-                if self.close_sent && id > self.our_last_request {
-                    return Ok(());
-                }
-                if self.in_reqs.len() as u64 >= self.config.params.max_concurrent_requests {
-                    return Err((ErrorCode::REQUEST_LIMIT, "too many requests"));
-                }
-                let deadline = (timeout_ms > 0).then(|| now + Duration::from_millis(timeout_ms));
-                if let Some(d) = deadline {
-                    self.in_deadlines.insert(d, id);
-                }
-                // The limit check above keeps a fixed-capacity table within bounds.
-                let _ = self.in_reqs.insert(id, deadline);
-                let data = self.new_data_id();
-                self.push_frame_event(Event::Request { id, deadline, data }, fb);
-            }
-            Frame::Response { id, status, .. } => {
-                self.stats.messages_received += 1;
-                if id == 0 || id >= self.next_req_id {
-                    return Err((ErrorCode::PROTOCOL_ERROR, "response to unknown request"));
-                }
-                let Some(r) = self.out_reqs.remove(id) else {
-                    return Ok(()); // late: cancelled or timed out here
-                };
-                if let Some(d) = r.deadline {
-                    self.out_deadlines.remove(d, id);
-                }
-                let outcome = match status {
-                    Status::Ok => Outcome::Ok,
-                    Status::Error { code, .. } => Outcome::Error(code),
-                    Status::NoResponder => Outcome::NoResponder,
-                    Status::DeadlineExceeded => Outcome::DeadlineExceeded,
-                    Status::Cancelled => Outcome::Cancelled,
-                };
-                let data = self.new_data_id();
-                self.push_frame_event(
-                    Event::Response {
-                        id,
-                        outcome,
-                        data: Some(data),
-                    },
-                    fb,
-                );
-            }
+            Frame::Request { id, timeout_ms, .. } => self.on_request(now, fb, id, timeout_ms),
+            Frame::Response { id, status, .. } => self.on_response(fb, id, status),
             Frame::Cancel { id } => {
-                if let Some(deadline) = self.in_reqs.remove(id) {
-                    if let Some(d) = deadline {
-                        self.in_deadlines.remove(d, id);
-                    }
-                    self.push_event(Event::RequestCancelled { id }, None);
-                }
+                self.on_cancel(id);
+                Ok(())
             }
             Frame::Subscribe {
                 sub_id,
@@ -482,145 +400,22 @@ impl Connection {
                 credit,
                 filter,
                 group,
-            } => {
-                if client || !self.cap(CAP_PUBSUB) {
-                    return Err(pe);
-                }
-                let policy = OverflowPolicy::from_code(policy).ok_or(pe)?;
-                let filter = core::str::from_utf8(filter).map_err(|_| pe)?;
-                let group = core::str::from_utf8(group).map_err(|_| pe)?;
-                let bad = (ErrorCode::PROTOCOL_ERROR, "bad filter");
-                crate::topic::validate_filter(filter).map_err(|_| bad)?;
-                if !group.is_empty() {
-                    crate::topic::validate_queue_group(group).map_err(|_| bad)?;
-                }
-                if sub_id <= self.max_peer_sub {
-                    return Err((ErrorCode::PROTOCOL_ERROR, "subscription id not increasing"));
-                }
-                self.max_peer_sub = sub_id;
-                if self.server_subs.len() as u64 >= self.config.params.max_subscriptions {
-                    return Err((ErrorCode::SUBSCRIPTION_LIMIT, "too many subscriptions"));
-                }
-                let credit = u32::try_from(credit).unwrap_or(u32::MAX);
-                let _ = self.server_subs.insert(sub_id, ServerSub { credit });
-                let data = self.new_data_id();
-                self.push_frame_event(
-                    Event::Subscribed {
-                        sub_id,
-                        policy,
-                        credit,
-                        data,
-                    },
-                    fb,
-                );
-            }
-            Frame::Unsubscribe { sub_id } => {
-                if client || !self.cap(CAP_PUBSUB) {
-                    return Err(pe);
-                }
-                if self.server_subs.remove(sub_id).is_some() {
-                    self.push_event(Event::Unsubscribed { sub_id }, None);
-                }
-            }
-            Frame::SubCredit { sub_id, increment } => {
-                if client || !self.cap(CAP_PUBSUB) {
-                    return Err(pe);
-                }
-                if increment == 0 && self.empty_frame(now) {
-                    return Ok(());
-                }
-                if let Some(s) = self.server_subs.get_mut(sub_id) {
-                    let inc = u32::try_from(increment).unwrap_or(u32::MAX);
-                    s.credit = s.credit.saturating_add(inc);
-                    self.push_event(
-                        Event::Credit {
-                            sub_id,
-                            increment: inc,
-                        },
-                        None,
-                    );
-                }
-            }
-            Frame::Publish { topic, .. } => {
-                if client || !self.cap(CAP_PUBSUB) {
-                    return Err(pe);
-                }
-                let ok = core::str::from_utf8(topic)
-                    .ok()
-                    .is_some_and(|t| crate::topic::validate_topic(t).is_ok());
-                if !ok {
-                    return Err((ErrorCode::PROTOCOL_ERROR, "bad topic"));
-                }
-                self.stats.messages_received += 1;
-                let data = self.new_data_id();
-                self.push_frame_event(Event::Published { data }, fb);
-            }
-            Frame::Deliver { sub_id, .. } => {
-                if !client || !self.cap(CAP_PUBSUB) {
-                    return Err(pe);
-                }
-                if sub_id == 0 || sub_id >= self.next_sub_id {
-                    return Err((
-                        ErrorCode::PROTOCOL_ERROR,
-                        "delivery to unknown subscription",
-                    ));
-                }
-                self.stats.messages_received += 1;
-                let Some(s) = self.client_subs.get_mut(sub_id) else {
-                    return Ok(()); // unsubscribed while in flight
-                };
-                if s.credit == 0 {
-                    return Err((ErrorCode::FLOW_CONTROL_ERROR, "delivery beyond credit"));
-                }
-                s.credit -= 1;
-                let data = self.new_data_id();
-                self.push_frame_event(Event::Delivery { sub_id, data }, fb);
-            }
-            Frame::SubDropped { sub_id, total } => {
-                if !client || !self.cap(CAP_PUBSUB) {
-                    return Err(pe);
-                }
-                if self.client_subs.contains(sub_id) {
-                    let prev = self.dropped_reported.get(sub_id).copied().unwrap_or(0);
-                    let _ = self.dropped_reported.insert(sub_id, total);
-                    self.stats.dropped += total.saturating_sub(prev);
-                    self.push_event(Event::Dropped { sub_id, total }, None);
-                }
-            }
+            } => self.on_subscribe(fb, sub_id, policy, credit, filter, group),
+            Frame::Unsubscribe { sub_id } => self.on_unsubscribe(sub_id),
+            Frame::SubCredit { sub_id, increment } => self.on_sub_credit(now, sub_id, increment),
+            Frame::Publish { topic, .. } => self.on_publish(fb, topic),
+            Frame::Deliver { sub_id, .. } => self.on_deliver(fb, sub_id),
+            Frame::SubDropped { sub_id, total } => self.on_sub_dropped(sub_id, total),
             #[cfg(feature = "alloc")]
-            Frame::WindowUpdate { id, increment } => {
-                if increment == 0 && self.empty_frame(now) {
-                    return Ok(());
-                }
-                let s = self.streams_or(pe)?;
-                s.on_window_update(id, increment).map_err(stream_proto)?;
-            }
+            Frame::WindowUpdate { id, increment } => self.on_window_update(now, id, increment),
             #[cfg(feature = "alloc")]
-            Frame::StreamData { id, flags, data } => {
-                if data.is_empty() && flags == 0 && self.empty_frame(now) {
-                    return Ok(());
-                }
-                // Copied into the stream's own buffer (`stream::recv_buf` says why):
-                // a slice would keep the whole record alive.
-                let s = self.streams_or(pe)?;
-                s.on_data(
-                    id,
-                    flags & frame::STREAM_OPEN != 0,
-                    flags & frame::STREAM_FIN != 0,
-                    data,
-                    now.as_micros(),
-                )
-                .map_err(stream_proto)?;
-            }
+            Frame::StreamData { id, flags, data } => self.on_stream_data(now, id, flags, data),
             #[cfg(feature = "alloc")]
-            Frame::StreamReset { id, code } => {
-                let limit = self.config.max_resets_per_interval;
-                let interval = self.config.reset_interval;
-                if self.resets.hit(now, interval, limit) {
-                    return Err((ErrorCode::RESET_FLOOD, "too many stream resets"));
-                }
-                let s = self.streams_or(pe)?;
-                s.on_reset(id, code).map_err(stream_proto)?;
+            Frame::StreamReset { id, code } => self.on_stream_reset(now, id, code),
+            #[cfg(not(feature = "alloc"))]
+            Frame::WindowUpdate { .. } | Frame::StreamData { .. } | Frame::StreamReset { .. } => {
+                // Streams were not offered: the capability is never negotiated.
+                Err(pe)
             }
             #[cfg(feature = "alloc")]
             Frame::Fragment {
@@ -628,139 +423,48 @@ impl Connection {
                 flags,
                 total_len,
                 data,
-            } => {
-                let done = self
-                    .reasm
-                    .on_fragment(frag_id, flags, total_len, data)
-                    .map_err(|c| (c, "bad fragment"))?;
-                if let Some(inner) = done {
-                    // The inner frame is one of the fragmentable kinds, never a
-                    // FRAGMENT, so this recursion is one level deep.
-                    self.stats.frames_received += 1;
-                    self.dispatch(now, FrameRef::Own(inner));
-                }
-            }
-            #[cfg(not(feature = "alloc"))]
-            Frame::WindowUpdate { .. } | Frame::StreamData { .. } | Frame::StreamReset { .. } => {
-                // Streams were not offered: the capability is never negotiated.
-                return Err(pe);
-            }
+            } => self.on_fragment(now, frag_id, flags, total_len, data),
             #[cfg(not(feature = "alloc"))]
             Frame::Fragment { .. } => {
                 // We announced no room for reassembly.
-                return Err((ErrorCode::FRAGMENT_LIMIT, "no reassembly"));
+                Err((ErrorCode::FRAGMENT_LIMIT, "no reassembly"))
             }
             Frame::Extension { .. } => {
                 self.empty_frame(now);
+                Ok(())
             }
+        }
+    }
+
+    /// A FRAGMENT: reassembled, and once complete its inner frame is dispatched.
+    #[cfg(feature = "alloc")]
+    fn on_fragment(
+        &mut self,
+        now: Instant,
+        frag_id: u64,
+        flags: u8,
+        total_len: u64,
+        data: &[u8],
+    ) -> Result<(), Refusal> {
+        let done = self
+            .reasm
+            .on_fragment(frag_id, flags, total_len, data)
+            .map_err(|c| (c, "bad fragment"))?;
+        if let Some(inner) = done {
+            // The inner frame is one of the fragmentable kinds, never a FRAGMENT, so
+            // this recursion is one level deep.
+            self.stats.frames_received += 1;
+            self.dispatch(now, FrameRef::Own(inner));
         }
         Ok(())
     }
 
-    #[cfg(feature = "alloc")]
-    fn streams_or(&mut self, e: Refusal) -> Result<&mut crate::stream::Streams, Refusal> {
-        if !self.cap(CAP_STREAMS) {
-            return Err(e);
-        }
-        self.streams.as_mut().ok_or(e)
-    }
-
-    /// Moves the stream component's events into the connection's queue.
-    #[cfg(feature = "alloc")]
-    pub(super) fn drain_stream_events(&mut self) {
-        while let Some(e) = self
-            .streams
-            .as_mut()
-            .and_then(|s| s.poll_event_keeping_closed())
-        {
-            let ev = match e {
-                StreamEvent::Opened(id) => Event::StreamOpened(id),
-                StreamEvent::Readable(id) | StreamEvent::Finished(id) => Event::StreamReadable(id),
-                StreamEvent::Writable(id) => Event::StreamWritable(id),
-                StreamEvent::Reset { id, code } => Event::StreamReset { id, code },
-                StreamEvent::Closed(id) => Event::StreamClosed(id),
-            };
-            self.push_event(ev, None);
-        }
-    }
-
-    /// A MESSAGE frame (non-empty, or empty within the flood limit).
-    fn on_message(&mut self, fb: &Src<'_>) {
-        self.stats.messages_received += 1;
-        let data = self.new_data_id();
-        self.push_frame_event(Event::Message { data }, fb);
-    }
-
     /// Queues an event whose data is the frame `fb`.
-    fn push_frame_event(&mut self, ev: Event, fb: &Src<'_>) {
+    pub(super) fn push_frame_event(&mut self, ev: Event, fb: &Src<'_>) {
         #[cfg(feature = "alloc")]
         let r = self.held.refer(fb);
         #[cfg(not(feature = "alloc"))]
         let r = fb.span.clone();
         self.push_event(ev, Some(r));
-    }
-
-    fn rtt_sample(&mut self, sample: Duration) {
-        // RFC 6298 smoothing.
-        match self.srtt {
-            None => {
-                self.srtt = Some(sample);
-                self.rttvar = sample / 2;
-            }
-            Some(srtt) => {
-                let diff = srtt.abs_diff(sample);
-                self.rttvar = (self.rttvar * 3 + diff) / 4;
-                self.srtt = Some((srtt * 7 + sample) / 8);
-            }
-        }
-        self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
-        #[cfg(feature = "alloc")]
-        if let (Some(s), Some(srtt)) = (self.streams.as_mut(), self.srtt) {
-            s.set_rtt(u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX));
-        }
-    }
-
-    fn on_peer_close(&mut self, now: Instant, code: ErrorCode, last_request_id: u64, reason: &str) {
-        if !code.is_graceful() {
-            return self.on_peer_close_error(code, reason);
-        }
-        if self.close_received {
-            return;
-        }
-        self.close_received = true;
-        self.peer_last_request = last_request_id;
-        // Our requests the peer will not process end now, safe to retry.
-        let ids = self.out_reqs.keys_above(last_request_id);
-        for id in ids {
-            if let Some(r) = self.out_reqs.remove(id) {
-                if let Some(d) = r.deadline {
-                    self.out_deadlines.remove(d, id);
-                }
-            }
-            self.push_event(
-                Event::Response {
-                    id,
-                    outcome: Outcome::NotProcessed,
-                    data: None,
-                },
-                None,
-            );
-        }
-        if !self.close_sent {
-            self.first_close = Some((code, Side::Peer));
-            self.set_reason(reason);
-            self.push_event(Event::Draining { code }, None);
-            self.send_close(now, code, "", Side::Peer);
-        }
-        self.check_drained(now);
-    }
-}
-
-#[cfg(feature = "alloc")]
-fn stream_proto(e: StreamProtoError) -> Refusal {
-    match e {
-        StreamProtoError::FlowControl => (ErrorCode::FLOW_CONTROL_ERROR, "stream flow control"),
-        StreamProtoError::StreamState => (ErrorCode::STREAM_STATE_ERROR, "stream state"),
-        StreamProtoError::StreamLimit => (ErrorCode::STREAM_STATE_ERROR, "stream limit"),
     }
 }
