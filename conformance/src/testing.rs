@@ -7,14 +7,15 @@
 //! timers), woken by the core's driver [`Waker`] through a condition variable.
 //! Server connections also get an application thread running the app future with
 //! [`weft_driver::block_on`]. After the connection is finished the writer
-//! half-closes the socket and the reader drains input for a short while (a
-//! lingering close), so a final CLOSE is not destroyed by a TCP reset.
+//! half-closes the socket and the reader drains input until the peer's end of
+//! stream or `Config::linger` (a lingering close, PROTOCOL.md 15.5), so a final
+//! CLOSE is not destroyed by a TCP reset; then the socket is closed.
 
 use crate::{App, BoxFuture, Runtime, TestServer};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -96,16 +97,21 @@ fn lock(d: &Mutex<Driver>) -> std::sync::MutexGuard<'_, Driver> {
     d.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs one connection on `sock`: returns its handle and its two I/O threads.
+/// A connection's handle, its two I/O threads, and its socket while they use it
+/// (it is closed when both have ended).
+type Conn = (weft_driver::Handle, Vec<JoinHandle<()>>, Weak<TcpStream>);
+
+/// Runs one connection on `sock`.
 fn spawn_conn(
     sock: TcpStream,
     role: Role,
     config: Config,
     hub: Option<&Arc<Hub>>,
-) -> std::io::Result<(weft_driver::Handle, Vec<JoinHandle<()>>)> {
+) -> std::io::Result<Conn> {
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(Duration::from_millis(50)))?;
     sock.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let linger = config.linger;
     let (mut drv, handle) = driver::connect(role, config, driver::os_seed());
     if let Some(h) = hub {
         h.attach(&mut drv);
@@ -115,7 +121,9 @@ fn spawn_conn(
     let waker = Waker::from(Arc::new(NotifyWaker(notify.clone())));
     let writer_done = Arc::new(AtomicBool::new(false));
 
-    let mut rsock = sock.try_clone()?;
+    let sock = Arc::new(sock);
+    let weak = Arc::downgrade(&sock);
+    let rsock = sock.clone();
     let (rd, rn, rw, rdone) = (
         drv.clone(),
         notify.clone(),
@@ -124,30 +132,30 @@ fn spawn_conn(
     );
     let reader = std::thread::Builder::new()
         .name("weft-test-reader".into())
-        .spawn(move || reader_loop(&mut rsock, &rd, &rn, &rw, &rdone))?;
+        .spawn(move || reader_loop(&rsock, &rd, &rn, &rw, &rdone, linger))?;
 
-    let mut wsock = sock;
     let writer = std::thread::Builder::new()
         .name("weft-test-writer".into())
-        .spawn(move || writer_loop(&mut wsock, &drv, &notify, &waker, &writer_done))?;
-    Ok((handle, vec![reader, writer]))
+        .spawn(move || writer_loop(&sock, &drv, &notify, &waker, &writer_done))?;
+    Ok((handle, vec![reader, writer], weak))
 }
 
 fn reader_loop(
-    sock: &mut TcpStream,
+    mut sock: &TcpStream,
     drv: &Mutex<Driver>,
     notify: &Notify,
     waker: &Waker,
     writer_done: &AtomicBool,
+    linger: Duration,
 ) {
     let mut buf = vec![0u8; 64 << 10];
     let mut pending: Vec<u8> = Vec::new();
     let mut start = 0;
-    let mut linger: Option<Instant> = None;
+    let mut lingering: Option<Instant> = None;
     loop {
         if writer_done.load(Ordering::SeqCst) {
-            let t = *linger.get_or_insert_with(Instant::now);
-            if t.elapsed() > Duration::from_secs(1) {
+            let t = *lingering.get_or_insert_with(Instant::now);
+            if t.elapsed() > linger {
                 break;
             }
         }
@@ -193,7 +201,7 @@ fn reader_loop(
 }
 
 fn writer_loop(
-    sock: &mut TcpStream,
+    mut sock: &TcpStream,
     drv: &Mutex<Driver>,
     notify: &Notify,
     waker: &Waker,
@@ -240,7 +248,7 @@ impl Runtime for Threads {
         let addr = listener.local_addr()?;
         let hub = Hub::new(RouterConfig::default());
         let stop = Arc::new(AtomicBool::new(false));
-        type Conns = Vec<(TcpStream, Vec<JoinHandle<()>>)>;
+        type Conns = Vec<(Weak<TcpStream>, Vec<JoinHandle<()>>)>;
         let conns: Arc<Mutex<Conns>> = Arc::new(Mutex::new(Vec::new()));
         let (astop, aconns) = (stop.clone(), conns.clone());
         let acceptor = std::thread::Builder::new()
@@ -251,8 +259,7 @@ impl Runtime for Threads {
                         break;
                     }
                     let Ok(s) = s else { continue };
-                    let Ok(keep) = s.try_clone() else { continue };
-                    let Ok((h, mut threads)) =
+                    let Ok((h, mut threads, keep)) =
                         spawn_conn(s, Role::Server, config.clone(), Some(&hub))
                     else {
                         continue;
@@ -279,7 +286,7 @@ impl Runtime for Threads {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             );
-            for (s, _) in &all {
+            for s in all.iter().filter_map(|(s, _)| s.upgrade()) {
                 let _ = s.shutdown(Shutdown::Both);
             }
             for (_, threads) in all {
@@ -296,7 +303,7 @@ impl Runtime for Threads {
 
     fn connect(&self, addr: SocketAddr, config: Config) -> std::io::Result<weft_driver::Handle> {
         let sock = TcpStream::connect(addr)?;
-        let (h, _threads) = spawn_conn(sock, Role::Client, config, None)?;
+        let (h, _threads, _) = spawn_conn(sock, Role::Client, config, None)?;
         Ok(h)
     }
 

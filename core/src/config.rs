@@ -88,6 +88,13 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// A graceful close that has not drained by then is aborted.
     pub drain_timeout: Duration,
+    /// How long a finished connection's transport is kept (default 2 s): its last
+    /// bytes are written, its write direction shut down, and its input read and
+    /// discarded until the peer's end of stream, all within this time from the
+    /// moment the connection finished (PROTOCOL.md section 15.5). Closing a socket
+    /// with unread input resets it, and a reset can destroy the CLOSE still in
+    /// flight. The core does not use it; every runtime adapter applies it.
+    pub linger: Duration,
     /// Requests we may have outstanding (also bounded by the peer's limit).
     pub max_outstanding_requests: usize,
     /// Bytes of frames queued for transmission before sends report `Blocked`.
@@ -135,6 +142,7 @@ impl Default for Config {
             auth: None,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            linger: Duration::from_secs(2),
             max_outstanding_requests: 256,
             max_queued_bytes: 512 << 10,
             max_preauth_bytes: 64 << 10,

@@ -12,6 +12,9 @@
 //! - [`Handle`] and its futures: the application side. They work on any executor and
 //!   are safe to drop (a dropped request is cancelled on the wire).
 //! - [`Hub`]: server-side routing of publish/subscribe across connections.
+//! - [`IoTask`]: the one I/O task of the async adapters (`weft-tokio`, `weft-smol`),
+//!   a future generic over a [`Transport`] and a [`Timer`]; [`mem`] has in-memory
+//!   stand-ins for both.
 //! - [`Executor`]: a small thread pool for the blocking adapters' applications.
 //! - [`Clock`], [`os_seed`], [`block_on`]: the std time, randomness and blocking the
 //!   core leaves to its caller.
@@ -47,8 +50,18 @@
 mod executor;
 mod handle;
 mod hub;
+mod io;
+pub mod mem;
 mod shared;
+mod stream_type;
 mod sync;
+mod task;
+
+/// What [`stream_type!`] expands to refers to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use weft_core::Error;
+}
 
 pub use executor::{Executor, Spawner};
 pub use handle::{
@@ -56,7 +69,9 @@ pub use handle::{
     NextMessages, NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
 };
 pub use hub::Hub;
+pub use io::{Timer, Transport};
 pub use shared::Driver;
+pub use task::IoTask;
 
 use bytes::Bytes;
 use shared::State;
@@ -142,6 +157,7 @@ pub fn connect_with(
     // subscription, not when the driver queues it: a slow reader holds the server.
     let mut config = config;
     config.auto_subscription_credit = false;
+    let linger = config.linger;
     let conn = Connection::new(role, config, clock.now(), seed);
     let state = State {
         conn,
@@ -175,6 +191,7 @@ pub fn connect_with(
     let driver = Driver {
         shared: shared.clone(),
         hub: None,
+        linger,
     };
     (driver, Handle { shared })
 }

@@ -391,6 +391,8 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 pub struct Driver {
     pub(crate) shared: Shared,
     pub(crate) hub: Option<(std::sync::Arc<super::Hub>, u64)>,
+    /// The configuration's `linger`: how long the transport is kept once finished.
+    pub(crate) linger: core::time::Duration,
 }
 
 impl core::fmt::Debug for Driver {
@@ -485,6 +487,13 @@ impl Driver {
             Some(w) if w.will_wake(waker) => {}
             _ => st.driver_waker = Some(waker.clone()),
         }
+    }
+
+    /// How long the transport is kept once the driver is finished
+    /// ([`Config::linger`](weft_core::Config::linger)): the last bytes written, the
+    /// write direction shut down, input discarded until the peer's end of stream.
+    pub fn linger(&self) -> core::time::Duration {
+        self.linger
     }
 
     /// True once the connection is closed and its last bytes were handed out.

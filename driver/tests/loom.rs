@@ -5,7 +5,8 @@
 //! application threads) with queues of one or two messages, and checks its
 //! invariant in every interleaving loom explores. The bodies live in
 //! `tests/models/mod.rs` and also run, larger, as std stress tests
-//! (`tests/driver_stress.rs`).
+//! (`tests/driver_stress.rs`); model 7 (the shared I/O task over the in-memory
+//! pipe and timers of `weft_driver::mem`) lives here, loom only.
 //!
 //! Run (release, a separate target directory so the `--cfg loom` build does not
 //! invalidate the normal one):
@@ -142,4 +143,63 @@ fn model_response_answer_races_drop_and_delivery() {
     check("response_answer_races_drop_and_delivery", || {
         response_races_request_drop(true, true)
     });
+}
+
+/// Model 7: the shared I/O task itself. A client and a server [`IoTask`] joined by
+/// the in-memory pipe ([`weft_driver::mem`]), each on its own thread, with the
+/// application on a third: it sends a message, fires the client's timer while
+/// the tasks read and write (an early fire: the deadline is not due, the task
+/// must re-arm and carry on), and drops its last client handle (a graceful
+/// close). In every interleaving the message arrives, both sides close
+/// gracefully, and both tasks end: each lingers until the other's end of stream,
+/// and neither sees a reset (the pipe resets like TCP when an end is dropped with
+/// unread input). A lost wake-up shows as a deadlock.
+#[test]
+fn model_io_task_read_write_timer() {
+    check("io_task_read_write_timer", io_task_read_write_timer);
+}
+
+fn io_task_read_write_timer() {
+    use core::future::Future;
+    use core::task::{Context, Poll, Waker};
+    use weft_core::conn::CloseKind;
+    use weft_core::{Config, Role};
+    use weft_driver::{connect_with, mem, Clock, IoTask};
+
+    let (a, b) = mem::pipe(4096);
+    let (cd, client) = connect_with(Role::Client, Config::default(), [1; 32], Clock::new(), 2);
+    let (sd, server) = connect_with(Role::Server, Config::default(), [2; 32], Clock::new(), 2);
+    let (ctimer, ctl) = mem::manual_timer();
+    let (stimer, _stl) = mem::manual_timer();
+    let mut ct = IoTask::new(a, cd, ctimer);
+    let mut st = IoTask::new(b, sd, stimer);
+
+    // The handshake on this thread, before any other exists: one interleaving.
+    {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut connected = core::pin::pin!(client.connected());
+        let done = (0..10_000).any(|_| {
+            assert!(core::pin::Pin::new(&mut ct).poll(&mut cx).is_pending());
+            assert!(core::pin::Pin::new(&mut st).poll(&mut cx).is_pending());
+            matches!(connected.as_mut().poll(&mut cx), Poll::Ready(Ok(())))
+        });
+        assert!(done, "handshake");
+    }
+    assert!(ctl.deadline().is_some(), "the client's timer is armed");
+
+    let tc = thread::spawn(move || block_on(ct));
+    let ts = thread::spawn(move || block_on(st));
+    client.try_send(b"hello").expect("send");
+    ctl.fire();
+    let client_closed = client.closed();
+    drop(client);
+    let m = block_on(server.next_message());
+    assert_eq!(m.as_deref(), Some(&b"hello"[..]));
+    let info = block_on(server.closed());
+    assert_eq!(info.kind, CloseKind::Graceful, "server: {info:?}");
+    drop(server);
+    tc.join().expect("client task");
+    ts.join().expect("server task");
+    let info = block_on(client_closed);
+    assert_eq!(info.kind, CloseKind::Graceful, "client: {info:?}");
 }

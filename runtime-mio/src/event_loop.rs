@@ -212,7 +212,7 @@ impl EventLoop {
     ) -> io::Result<Handle> {
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
-        let linger = config.drain_timeout;
+        let linger = config.linger;
         let (mut driver, handle) = driver::connect_with(
             role,
             config,
@@ -277,8 +277,8 @@ struct Conn {
     /// The socket failed: nothing more can be written.
     broken: bool,
     interest: Option<Interest>,
-    /// How long to wait for output to flush, and for the peer to close, once the
-    /// driver is finished.
+    /// How long the socket is kept once the driver is finished (`Config::linger`):
+    /// flushing output and waiting for the peer to close share this time.
     linger: Duration,
     flush_until: Option<Instant>,
     /// Finished and flushed, our side shut down: reading until the peer closes so
@@ -574,7 +574,7 @@ impl Loop {
             queue.queue_cap,
         );
         queue.hub.attach(&mut driver);
-        let linger = queue.config.drain_timeout;
+        let linger = queue.config.linger;
         if let Some(t) = self.add_conn(stream, driver, linger) {
             // Its first turn (HELLO may already be waiting) comes with the next batch.
             self.again.push(t);
@@ -782,8 +782,10 @@ impl Conn {
                 }
                 // Our last bytes are out: send FIN, then read until the peer closes,
                 // so unread input does not turn our close into a reset.
+                // The linger period counts from when the driver finished (PROTOCOL.md
+                // 15.5): flushing and reading to the peer's end share it.
                 let _ = self.sock.shutdown(Shutdown::Write);
-                let until = now + self.linger;
+                let until = *self.flush_until.get_or_insert(now + self.linger);
                 self.linger_until = Some(until);
                 return self.linger_turn(rbuf, until);
             }

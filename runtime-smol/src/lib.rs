@@ -1,10 +1,11 @@
 //! Weft over [smol](https://docs.rs/smol): TCP connections, a server with
 //! publish/subscribe routing, and streams as `futures-io` byte streams.
 //!
-//! All protocol logic and the application API live in `weft-core`'s shared driver
-//! ([`Handle`], its futures, the [`Hub`]); this crate only moves bytes, time and
-//! wake-ups between a socket and a [`Driver`]. Each connection is one task, a
-//! [`DriverTask`], on an [`Executor`]: [`connect`] and [`Server`] use the
+//! All protocol logic and the application API live in `weft-core` and the shared
+//! driver ([`Handle`], its futures, the [`Hub`], and the one I/O task of every
+//! async runtime, [`weft_driver::IoTask`]); this crate only hands smol's sockets
+//! and timers to it. Each connection is one task, a [`DriverTask`], on an
+//! [`Executor`]: [`connect`] and [`Server`] use the
 //! [`global_executor`] (one background thread, as `smol::spawn` has), and
 //! [`spawn`] and [`connect_on`] take any executor you run yourself.
 //!

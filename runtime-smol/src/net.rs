@@ -4,7 +4,7 @@
 use crate::{global_executor, DriverTask, Executor};
 use async_io::Async;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use weft_core::router::RouterConfig;
 use weft_core::{Config, Role};
@@ -14,19 +14,34 @@ use weft_driver::{os_seed, Handle, Hub};
 /// on the [`global_executor`]. Resolves once the TCP connection is made; the
 /// handshake goes on in the background (await [`Handle::connected`]), and requests
 /// may be issued right away.
-pub async fn connect(addr: impl Into<SocketAddr>, config: Config) -> io::Result<Handle> {
+///
+/// `addr` is anything [`ToSocketAddrs`] takes, as for the other adapters'
+/// `connect` (a [`SocketAddr`], `"127.0.0.1:7000"`, `("localhost", 7000)`); each
+/// address it resolves to is tried in turn. A literal address is parsed; a host
+/// name is resolved by the system's resolver on the calling thread, which blocks.
+pub async fn connect(addr: impl ToSocketAddrs, config: Config) -> io::Result<Handle> {
     connect_on(addr, config, global_executor()).await
 }
 
 /// [`connect`], with the connection's task spawned on `executor`.
 pub async fn connect_on(
-    addr: impl Into<SocketAddr>,
+    addr: impl ToSocketAddrs,
     config: Config,
     executor: &Executor<'_>,
 ) -> io::Result<Handle> {
-    let stream = Async::<TcpStream>::connect(addr.into()).await?;
-    stream.get_ref().set_nodelay(true)?;
-    Ok(crate::spawn(stream, Role::Client, config, executor))
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    let mut last = None;
+    for a in addrs {
+        match Async::<TcpStream>::connect(a).await {
+            Ok(stream) => {
+                stream.get_ref().set_nodelay(true)?;
+                return Ok(crate::spawn(stream, Role::Client, config, executor));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to")))
 }
 
 /// A Weft server on a TCP listener. Every accepted connection is attached to the

@@ -1,9 +1,11 @@
 //! Weft over tokio.
 //!
-//! The protocol and the whole application API live in `weft-core`'s shared
-//! driver; this crate only moves bytes, time and wake-ups for it on a tokio
-//! runtime. Each connection is one spawned task that reads from the transport,
-//! writes what the connection produces, and sleeps until its next deadline. The
+//! The protocol and the whole application API live in `weft-core` and the shared
+//! driver (`weft-driver`); this crate only hands tokio's sockets and timers to the
+//! driver's one I/O task ([`weft_driver::IoTask`]). Each connection is one spawned
+//! task that reads from the transport, writes what the connection produces, and
+//! sleeps until its next deadline; once the connection is over it closes the
+//! transport by the linger policy ([`Config::linger`]). The
 //! application talks to it through a [`Handle`] (requests, messages, publish and
 //! subscribe, streams, close, statistics), whose futures may be awaited anywhere.
 //!
@@ -120,7 +122,7 @@ where
         span.record("peer", tracing::field::display(p));
     }
     span.in_scope(|| tracing::debug!("connection open"));
-    tokio::spawn(task::Task::new(io, driver).instrument(span)).abort_handle()
+    tokio::spawn(task::task(io, driver).instrument(span)).abort_handle()
 }
 
 /// Connects to a Weft server over TCP (with `TCP_NODELAY`) and returns the

@@ -3,50 +3,17 @@
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use weft_core::Error;
-use weft_driver::{Handle, WeftStream};
 
-/// One multiplexed Weft stream as a tokio [`AsyncRead`] + [`AsyncWrite`].
-///
-/// Reads return the peer's bytes in order and end (`Ok(0)`) at the peer's finish;
-/// writes are flow-controlled by the peer's window (a write waits while it is
-/// closed). [`poll_shutdown`](AsyncWrite::poll_shutdown) finishes our direction;
-/// dropping the stream finishes it too. A stream reset by the peer reads as
-/// [`ConnectionReset`](std::io::ErrorKind::ConnectionReset).
-#[derive(Debug)]
-pub struct Stream(WeftStream);
-
-impl Stream {
-    /// Opens a new stream on the connection.
-    pub fn open(handle: &Handle) -> Result<Stream, Error> {
-        handle.open_stream().map(Stream)
-    }
-
-    /// The next stream the peer opens; `None` once the connection is closed.
-    pub async fn accept(handle: &Handle) -> Option<Stream> {
-        handle.accept_stream().await.map(Stream)
-    }
-
-    /// The stream id.
-    pub fn id(&self) -> u64 {
-        self.0.id()
-    }
-
-    /// Aborts both directions with an application code.
-    pub fn reset(&mut self, code: u64) {
-        self.0.reset(code);
-    }
-
-    /// The core stream inside.
-    pub fn into_inner(self) -> WeftStream {
-        self.0
-    }
-}
-
-impl From<WeftStream> for Stream {
-    fn from(s: WeftStream) -> Self {
-        Stream(s)
-    }
+weft_driver::stream_type! {
+    /// One multiplexed Weft stream as a tokio [`AsyncRead`] + [`AsyncWrite`].
+    ///
+    /// Reads return the peer's bytes in order and end (`Ok(0)`) at the peer's finish;
+    /// writes are flow-controlled by the peer's window (a write waits while it is
+    /// closed). [`poll_shutdown`](AsyncWrite::poll_shutdown) finishes our direction;
+    /// dropping the stream finishes it too. A stream reset by the peer reads as
+    /// [`ConnectionReset`](std::io::ErrorKind::ConnectionReset).
+    #[derive(Debug)]
+    pub struct Stream(weft_driver::WeftStream);
 }
 
 impl AsyncRead for Stream {

@@ -65,9 +65,6 @@ const SPARE_PERIOD: Duration = Duration::from_secs(1);
 const RING_ENTRIES: u32 = 256;
 /// Back-off before accepting again after a resource error (`EMFILE` …).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// How long a finished connection keeps reading (and discarding) after sending
-/// its end of stream, waiting for the peer's, before it closes the socket anyway.
-const LINGER: Duration = Duration::from_secs(2);
 /// How long a stopping loop waits for the kernel to finish cancelled operations
 /// before it gives up on them (their buffers are then leaked, never freed).
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(2);
@@ -332,8 +329,11 @@ struct Conn {
     eof: bool,
     /// Sending failed: output is discarded.
     broken: bool,
-    /// Finished: our direction is shut and input is discarded until then.
+    /// Finished: the socket is kept until then (`Config::linger` after the driver
+    /// finished), to send what is left, then its end, and discard input.
     linger: Option<Instant>,
+    /// Our end of stream was sent (or cannot be): the peer's ends the linger.
+    fin_sent: bool,
     /// The socket was shut down; the connection goes once its operations are done.
     shut: bool,
     deadline: Option<Instant>,
@@ -540,6 +540,7 @@ impl Loop {
                 eof: false,
                 broken: false,
                 linger: None,
+                fin_sent: false,
                 shut: false,
                 deadline: None,
                 dirty: false,
@@ -583,17 +584,22 @@ impl Loop {
         offer_input(c);
         let finished = c.driver.is_finished();
         let now = Instant::now();
-        // Finished and everything written: end our direction (FIN after the last
-        // bytes) and keep reading, discarding, until the peer's end of stream or
-        // the linger deadline, so that the peer reads our last bytes rather than a
-        // reset caused by unread input.
-        if finished && (c.send.is_none() || c.broken) && c.linger.is_none() {
+        // Finished: once everything is written, end our direction (FIN after the
+        // last bytes) and keep reading, discarding, until the peer's end of stream;
+        // all within the linger period from when the driver finished (PROTOCOL.md
+        // 15.5), so that the peer reads our last bytes rather than a reset caused
+        // by unread input.
+        if finished && c.linger.is_none() {
+            c.linger = Some(now + c.driver.linger());
+        }
+        if finished && (c.send.is_none() || c.broken) && !c.fin_sent {
             if !c.eof && !c.broken {
                 let _ = c.sock.shutdown(Shutdown::Write);
             }
-            c.linger = Some(now + LINGER);
+            c.fin_sent = true;
         }
-        if !c.shut && c.linger.is_some_and(|t| c.eof || c.broken || now >= t) {
+        let peer_done = c.fin_sent && (c.eof || c.broken);
+        if !c.shut && c.linger.is_some_and(|t| peer_done || now >= t) {
             // Close the socket, and retire the connection once the kernel is done
             // with its buffers.
             c.shut = true;

@@ -1,12 +1,18 @@
 //! Closing (§15): graceful with in-flight work, application codes, error close,
-//! abrupt loss, dropping the last handle, a local drain timeout, and statistics.
+//! abrupt loss, dropping the last handle, a local drain timeout, statistics, and
+//! how the transport is closed (linger, §15.5).
 
-use super::{ask, check, connect_to, count, reply, run, serve, Srv};
+use super::raw::{self, Raw};
+use super::{ask, check, connect_to, count, reply, run, serve, still_serves, Srv};
 use crate::{Runtime, Scenario};
 use core::future::{poll_fn, Future};
 use core::task::Poll;
 use core::time::Duration;
+use std::io::{ErrorKind, Write};
+use std::net::Shutdown;
+use std::time::Instant;
 use weft_core::conn::{CloseKind, Outcome, Side};
+use weft_core::wire::frame::Frame;
 use weft_core::{Config, Error, ErrorCode};
 
 pub(super) fn scenarios() -> Vec<Scenario> {
@@ -66,6 +72,20 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             requirement: "Counters grow with traffic both ways; heartbeats yield an RTT sample.",
             expected: "bytes and messages sent/received > 0 after traffic; rtt present with heartbeat_ms 100.",
             run: stats,
+        },
+        Scenario {
+            id: "close/linger-reads-to-eof",
+            spec: "§15.5 steps 1-4, §15.4",
+            requirement: "A side that closes while its peer is still writing reads and discards that input until the peer's end of stream, so its CLOSE and then a clean end of stream reach the peer (closing with unread input would reset the connection).",
+            expected: "Server linger 30 s; raw peer, after the handshake: a record with a flipped CRC byte, then 4 MiB from a second thread and its end of stream; every write completes, CLOSE(INTEGRITY_ERROR) is read, then end of stream without a reset; still serves others.",
+            run: linger_reads_to_eof,
+        },
+        Scenario {
+            id: "close/linger-bounded",
+            spec: "§15.5 step 4",
+            requirement: "The transport is dropped when the linger period has passed, even if the peer never ends its stream.",
+            expected: "Server linger 300 ms; raw peer closes gracefully, reads CLOSE(NO_ERROR), then writes without end: within a generous 30 s its writes fail (broken pipe or reset), never a write timeout.",
+            run: linger_bounded,
         },
     ]
 }
@@ -257,4 +277,91 @@ fn stats(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
         format!("no rtt: {st:?}")
     })?;
     check(st.errors == 0, || format!("errors {st:?}"))
+}
+
+/// Bytes the peer writes, from a thread of its own, while the server closes: far
+/// more than the server reads before its close is over.
+const FLOOD: usize = 4 << 20;
+
+fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    // A generous linger: the peer's end of stream, not the period, ends it here.
+    let cfg = Config {
+        linger: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let srv = serve(server, cfg)?;
+    {
+        let mut r = Raw::connect(srv.addr)?;
+        r.handshake()?;
+        let mut damaged = raw::record(&raw::frame(&Frame::Message {
+            payload: b"damaged",
+        }));
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x40;
+        r.send(&damaged)?;
+        // Still writing as the server closes; then our end of stream.
+        let mut w = r.writer()?;
+        let flood = std::thread::spawn(move || -> std::io::Result<()> {
+            let chunk = vec![0x5au8; 64 << 10];
+            for _ in 0..FLOOD / chunk.len() {
+                w.write_all(&chunk)?;
+            }
+            w.shutdown(Shutdown::Write)
+        });
+        let closed = r.expect_close_code(ErrorCode::INTEGRITY_ERROR);
+        let eof = r.expect_clean_eof();
+        let wrote = flood
+            .join()
+            .map_err(|_| "the raw writer panicked".to_string())?;
+        closed?;
+        eof.map_err(|e| format!("after the server's CLOSE: {e}"))?;
+        wrote.map_err(|e| format!("the server refused input while closing: {e}"))?;
+    }
+    still_serves(client, &srv)
+}
+
+/// Turns a transport that is never dropped into a failure; far above the linger.
+const CUT_OFF_LIMIT: Duration = Duration::from_secs(30);
+
+fn linger_bounded(_client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let cfg = Config {
+        linger: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let srv = serve(server, cfg)?;
+    let mut r = Raw::connect(srv.addr)?;
+    r.handshake()?;
+    r.send_frame(&Frame::Close {
+        code: ErrorCode::NO_ERROR,
+        last_request_id: 0,
+        reason: "bye",
+    })?;
+    r.expect_close_code(ErrorCode::NO_ERROR)?;
+    // A peer that never ends its stream and keeps the server reading: only the
+    // linger period ends it. The limit bounds the wait; it is not what is checked.
+    let chunk = vec![0x5au8; 16 << 10];
+    let started = Instant::now();
+    while started.elapsed() < CUT_OFF_LIMIT {
+        match r.try_send(&chunk) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::BrokenPipe
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the server stopped reading but kept the connection open: {e}"
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "the server still read {CUT_OFF_LIMIT:?} after its close (linger 300 ms)"
+    ))
 }

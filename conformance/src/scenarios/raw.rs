@@ -26,6 +26,8 @@ pub struct Raw {
     preface: Option<[u8; 8]>,
     frames: VecDeque<(u8, Vec<u8>)>,
     eof: bool,
+    /// The end came as a reset, not as the peer's end of stream.
+    reset: bool,
 }
 
 /// The 8-byte preface of a sender speaking `min..=max`.
@@ -131,6 +133,7 @@ impl Raw {
             preface: None,
             frames: VecDeque::new(),
             eof: false,
+            reset: false,
         })
     }
 
@@ -139,6 +142,38 @@ impl Raw {
         self.sock
             .write_all(bytes)
             .map_err(|e| format!("raw write: {e}"))
+    }
+
+    /// Writes `bytes` and reports the socket's own error: for a scenario that
+    /// tells a reset or a closed peer from a peer that stopped reading.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.sock.write_all(bytes)
+    }
+
+    /// A second handle on the socket (same options), to write from another thread
+    /// while this one reads.
+    pub fn writer(&self) -> Result<TcpStream, String> {
+        self.sock
+            .try_clone()
+            .map_err(|e| format!("raw socket clone: {e}"))
+    }
+
+    /// Reads, discarding, until the peer's end of stream; a reset (or running out
+    /// of time) instead is an error. Frames already parsed are discarded too.
+    pub fn expect_clean_eof(&mut self) -> Result<(), String> {
+        self.frames.clear();
+        for _ in 0..100_000 {
+            if !self.fill()? {
+                break;
+            }
+        }
+        if self.reset {
+            return Err("the connection was reset instead of ending cleanly".into());
+        }
+        if !self.eof {
+            return Err("no end of stream".into());
+        }
+        Ok(())
     }
 
     /// Writes `bytes`, ignoring a peer that already closed (its CLOSE is still read).
@@ -237,6 +272,7 @@ impl Raw {
             // A reset after the peer's CLOSE counts as the end.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                 self.eof = true;
+                self.reset = true;
                 Ok(false)
             }
             Err(e) => Err(format!("raw read: {e}")),
