@@ -65,6 +65,8 @@ const CATALOGUE: &[&str] = &[
     "close/drop-last-handle",
     "close/drain-timeout-local",
     "close/stats",
+    "close/linger-reads-to-eof",
+    "close/linger-bounded",
     "limits/first-frame-not-hello",
     "limits/bad-crc",
     "limits/bad-header-check",
