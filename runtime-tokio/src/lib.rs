@@ -57,6 +57,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use weft_driver::{self as driver, Driver};
 
@@ -113,7 +114,7 @@ where
 }
 
 /// Spawns the driver task; the driver is fully set up (hub attached) by now.
-fn start<T>(io: T, driver: Driver, role: Role, peer: Option<SocketAddr>) -> tokio::task::AbortHandle
+fn start<T>(io: T, driver: Driver, role: Role, peer: Option<SocketAddr>) -> JoinHandle<()>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -122,7 +123,7 @@ where
         span.record("peer", tracing::field::display(p));
     }
     span.in_scope(|| tracing::debug!("connection open"));
-    tokio::spawn(task::task(io, driver).instrument(span)).abort_handle()
+    tokio::spawn(task::task(io, driver).instrument(span))
 }
 
 /// Connects to a Weft server over TCP (with `TCP_NODELAY`) and returns the
@@ -150,10 +151,10 @@ pub struct Server {
 /// Cuts the connections a [`Server`] accepted, even after the server itself was
 /// moved into [`Server::serve`]. Cloneable.
 #[derive(Clone, Debug, Default)]
-pub struct Aborter(Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
+pub struct Aborter(Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>);
 
 impl Aborter {
-    fn add(&self, h: tokio::task::AbortHandle) {
+    fn add(&self, h: JoinHandle<()>) {
         let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
         v.retain(|h| !h.is_finished());
         v.push(h);
@@ -162,10 +163,19 @@ impl Aborter {
     /// Drops every accepted connection's transport without a CLOSE: peers see
     /// the connection lost, as when a server process dies. For a graceful end,
     /// close the handles instead.
-    pub fn abort_connections(&self) {
+    ///
+    /// Completes once every task is gone. A task being polled on another worker
+    /// when it is aborted finishes that poll first, and could write a CLOSE an
+    /// application queued meanwhile; callers that drop the applications next
+    /// must wait for this, as smol's `Server::abort_connections` does.
+    pub async fn abort_connections(&self) {
         let v = core::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for h in v {
+        for h in &v {
             h.abort();
+        }
+        for h in v {
+            // Cancelled (or already finished): either way the transport is gone.
+            let _ = h.await;
         }
     }
 }

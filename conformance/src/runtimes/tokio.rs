@@ -52,7 +52,7 @@ impl Runtime for Tokio {
             // Transports first, as a dying server would (applications aborted
             // before would close their connections gracefully), then the serve
             // future with the listener and the applications.
-            aborter.abort_connections();
+            weft_driver::block_on(aborter.abort_connections());
             task.abort();
             let _ = weft_driver::block_on(task);
         });
