@@ -371,6 +371,15 @@ impl Connection {
         self.negotiated.as_ref()
     }
 
+    /// (Server) The key id the client authenticated with, once [`Event::Connected`]
+    /// was emitted with `authenticated` (spec section 7.6); `None` before, and for a
+    /// connection without authentication. The application decides what the key may
+    /// do from it.
+    pub fn peer_key_id(&self) -> Option<&[u8]> {
+        let n = self.negotiated.as_ref()?;
+        (self.role == Role::Server && n.authenticated).then_some(&self.peer_key_id[..])
+    }
+
     /// True once the connection is fully over and its last bytes were handed out.
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed

@@ -11,6 +11,7 @@ use crate::wire::frame::Frame;
 use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
+use zerocopy::IntoBytes;
 
 /// An event with its data copied out.
 #[derive(Clone, Debug, PartialEq)]
@@ -398,13 +399,65 @@ fn missing_auth_is_its_own_code() {
         closed(&p.take_server()).unwrap().code,
         ErrorCode::AUTH_REQUIRED
     );
-    // A client that requires mutual authentication refuses a server without a key.
+    // A server without keys refuses a client that offers authentication, in place
+    // of its SERVER_HELLO (spec 7.4 step 3): it does not connect it unauthenticated.
     let mut p = Pair::new(psk(KEY), Config::default());
     p.drive();
     assert_eq!(
-        closed(&p.take_client()).unwrap().code,
-        ErrorCode::AUTH_REQUIRED
+        closed(&p.take_server()).unwrap().code,
+        ErrorCode::AUTH_FAILED
     );
+    let c = closed(&p.take_client()).unwrap();
+    assert_eq!((c.code, c.initiator), (ErrorCode::AUTH_FAILED, Side::Peer));
+    assert!(p.client.negotiated().is_none() && p.server.negotiated().is_none());
+    // The same for a scheme no one assigned.
+    let mut s = Connection::new(Role::Server, Config::default(), Instant::ZERO, [3; 32]);
+    let mut input = Preface::new(1, 1).as_bytes().to_vec();
+    input.extend(record_of(
+        &[Frame::ClientHello {
+            nonce: [9; 16],
+            params: &[],
+            auth_scheme: 2,
+            key_id: b"k",
+            token: &[],
+        }],
+        true,
+    ));
+    let mut ev = Vec::new();
+    feed(&mut s, Instant::ZERO, &input, &mut ev);
+    assert_eq!(closed(&ev).unwrap().code, ErrorCode::AUTH_FAILED);
+    // A client that requires mutual authentication still refuses a (non-compliant)
+    // server that answers scheme 0.
+    let mut p = Pair::new(psk(KEY), Config::default());
+    let first = p.client.poll_transmit(p.now, &mut p.buf);
+    assert!(first > 0);
+    let mut answer = Preface::new(1, 1).as_bytes().to_vec();
+    answer.extend(record_of(
+        &[Frame::ServerHello {
+            nonce: [8; 16],
+            params: &[],
+            auth_scheme: 0,
+            proof: &[],
+            token: &[],
+        }],
+        true,
+    ));
+    let mut ev = Vec::new();
+    feed(&mut p.client, p.now, &answer, &mut ev);
+    assert_eq!(closed(&ev).unwrap().code, ErrorCode::AUTH_REQUIRED);
+}
+
+/// The server application learns which key id authenticated (spec 7.6).
+#[test]
+fn server_learns_the_authenticated_key_id() {
+    let mut p = Pair::new(psk(KEY), psk(KEY));
+    p.drive();
+    assert!(p.server.is_established());
+    assert_eq!(p.server.peer_key_id(), Some(&b"device-7"[..]));
+    assert_eq!(p.client.peer_key_id(), None, "a client has no peer key id");
+    let mut p = Pair::connected();
+    assert_eq!(p.server.peer_key_id(), None, "no authentication, no key id");
+    p.drive();
 }
 
 #[test]
