@@ -132,7 +132,7 @@ impl Streams {
     /// Ends the stream gracefully once both directions are done.
     pub(super) fn check_done(&mut self, id: u64) {
         if let Some(s) = self.map.get(&id) {
-            if s.end.is_none() && s.fin_sent && s.fin_recv && s.buffered == 0 {
+            if s.end.is_none() && s.fin_sent && s.fin_recv && s.flow.recv.unread() == 0 {
                 self.end_stream(id, End::Finished);
             }
         }
@@ -145,14 +145,13 @@ impl Streams {
             return;
         };
         s.end = Some(end);
-        let unread = s.buffered;
-        s.read_off += unread;
-        s.buffered = 0;
+        let unread = s.flow.recv.unread();
+        s.flow.recv.consume(unread);
         s.recv_buf.clear();
         self.send_buffered -= s.send_buf.len();
         s.send_buf = BytesMut::new();
         s.want_writable = false;
-        self.conn_read += unread;
+        self.conn.recv.consume(unread);
         if s.in_send_queue {
             s.in_send_queue = false;
             self.send_queue[usize::from(s.prio)].retain(|&x| x != id);

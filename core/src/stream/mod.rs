@@ -61,6 +61,7 @@ mod send;
 #[cfg(test)]
 mod tests;
 mod types;
+mod window;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::BytesMut;
@@ -72,14 +73,14 @@ pub use types::{
     StreamProtoError, StreamStats, DEFAULT_PRIORITY, MAX_FLOW_LIMIT, PRIORITY_LEVELS,
     STREAM_REFUSED,
 };
+use window::FlowWindow;
 
+/// One stream's state. Its fields are shared by the concern files (`send.rs`,
+/// `recv.rs`, ...), which is why the struct lives here rather than in one of them.
 #[derive(Debug)]
 struct Stream {
     // Send direction.
     send_buf: BytesMut,
-    /// Cumulative bytes the peer allows on this stream.
-    send_max: u64,
-    sent: u64,
     /// The opening frame went out (always true for peer-opened streams).
     open_sent: bool,
     fin_queued: bool,
@@ -92,18 +93,10 @@ struct Stream {
     writable_queued: bool,
     // Receive direction.
     recv_buf: RecvBuf,
-    buffered: u64,
-    recv_off: u64,
-    read_off: u64,
-    /// Cumulative bytes we allowed the peer to send.
-    recv_max: u64,
-    /// Current receive window size.
-    window: u64,
-    /// When the previous credit grant happened (first data stands in for
-    /// the initial grant, whose time we do not know).
-    last_update: Option<u64>,
     fin_recv: bool,
     readable_queued: bool,
+    /// Credit in both directions.
+    flow: FlowWindow,
     // Control and lifecycle.
     ctl_queued: bool,
     pending_reset: Option<u64>,
@@ -115,8 +108,6 @@ impl Stream {
     fn new(send_max: u64, window: u64, open_sent: bool) -> Self {
         Self {
             send_buf: BytesMut::new(),
-            send_max,
-            sent: 0,
             open_sent,
             fin_queued: false,
             fin_sent: false,
@@ -125,12 +116,7 @@ impl Stream {
             want_writable: false,
             writable_queued: false,
             recv_buf: RecvBuf::default(),
-            buffered: 0,
-            recv_off: 0,
-            read_off: 0,
-            recv_max: window,
-            window,
-            last_update: None,
+            flow: FlowWindow::new(send_max, window),
             fin_recv: false,
             readable_queued: false,
             ctl_queued: false,
@@ -138,10 +124,6 @@ impl Stream {
             end: None,
             closed_polled: false,
         }
-    }
-
-    fn credit(&self) -> u64 {
-        self.send_max - self.sent
     }
 
     /// Whether the stream has something to put in a data frame, ignoring
@@ -153,15 +135,14 @@ impl Stream {
             && if self.send_buf.is_empty() {
                 self.fin_queued && !self.fin_sent
             } else {
-                self.credit() > 0
+                self.flow.send.credit() > 0
             }
     }
 
+    /// Whether a WINDOW_UPDATE for this stream is worth sending: never once the
+    /// peer finished or the stream ended, as the peer can send nothing more.
     fn update_due(&self) -> bool {
-        self.end.is_none() && !self.fin_recv && {
-            let inc = (self.read_off + self.window).saturating_sub(self.recv_max);
-            inc > 0 && inc >= self.window / 2
-        }
+        self.end.is_none() && !self.fin_recv && self.flow.recv.update_due()
     }
 }
 
@@ -180,13 +161,8 @@ pub struct Streams {
     /// Map entries by initiator (ended streams included until forgotten).
     local_count: usize,
     peer_count: usize,
-    conn_send_max: u64,
-    conn_sent: u64,
-    conn_recv_max: u64,
-    conn_recv_off: u64,
-    conn_read: u64,
-    conn_window: u64,
-    conn_last_update: Option<u64>,
+    /// Connection-level credit in both directions.
+    conn: FlowWindow,
     /// Streams with a pending RESET or (maybe) WINDOW_UPDATE.
     ctl_queue: VecDeque<u64>,
     /// Refused peer ids awaiting their RESET.
@@ -234,13 +210,10 @@ impl Streams {
             next_peer: if is_client { 2 } else { 1 },
             local_count: 0,
             peer_count: 0,
-            conn_send_max: u64::from(peer.initial_conn_window),
-            conn_sent: 0,
-            conn_recv_max: u64::from(cfg.initial_conn_window),
-            conn_recv_off: 0,
-            conn_read: 0,
-            conn_window: u64::from(cfg.initial_conn_window),
-            conn_last_update: None,
+            conn: FlowWindow::new(
+                u64::from(peer.initial_conn_window),
+                u64::from(cfg.initial_conn_window),
+            ),
             ctl_queue: VecDeque::new(),
             refused: VecDeque::new(),
             refuse_cap: (cfg.max_concurrent_streams as usize).max(MIN_REFUSE_QUEUE),
@@ -270,9 +243,9 @@ impl Streams {
     pub fn stats(&self) -> StreamStats {
         StreamStats {
             open_streams: self.map.values().filter(|s| s.end.is_none()).count(),
-            conn_send_credit: self.conn_send_max - self.conn_sent,
-            conn_recv_window: self.conn_window,
-            conn_recv_credit: self.conn_recv_max - self.conn_recv_off,
+            conn_send_credit: self.conn.send.credit(),
+            conn_recv_window: self.conn.recv.size(),
+            conn_recv_credit: self.conn.recv.credit(),
             bytes_sent: self.bytes_sent,
             bytes_received: self.bytes_received,
             resets_received: self.resets_received,
@@ -286,12 +259,12 @@ impl Streams {
     /// Bytes we may still send on stream `id` (ignoring connection credit),
     /// or `None` for an unknown stream.
     pub fn send_window(&self, id: u64) -> Option<u64> {
-        self.map.get(&id).map(Stream::credit)
+        self.map.get(&id).map(|s| s.flow.send.credit())
     }
 
     /// Current receive window size of stream `id` (grows with auto-tuning),
     /// or `None` for an unknown stream.
     pub fn recv_window(&self, id: u64) -> Option<u64> {
-        self.map.get(&id).map(|s| s.window)
+        self.map.get(&id).map(|s| s.flow.recv.size())
     }
 }

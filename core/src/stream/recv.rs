@@ -17,7 +17,7 @@ impl Streams {
     /// forgotten and calls return [`StreamError::UnknownStream`].
     pub fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<ReadOutcome, StreamError> {
         let s = self.readable_stream(id)?;
-        if s.buffered == 0 {
+        if s.flow.recv.unread() == 0 {
             return Ok(ReadOutcome::Fin);
         }
         let n = s.recv_buf.read(buf);
@@ -32,7 +32,7 @@ impl Streams {
     /// as for [`read`](Self::read).
     pub fn read_chunk(&mut self, id: u64, max: usize) -> Result<Option<Bytes>, StreamError> {
         let s = self.readable_stream(id)?;
-        if s.buffered == 0 {
+        if s.flow.recv.unread() == 0 {
             return Ok(None);
         }
         let out = s.recv_buf.take(max);
@@ -49,7 +49,7 @@ impl Streams {
             None | Some(End::Finished) => {}
             Some(end) => return Err(end.error()),
         }
-        if s.buffered == 0 && !s.fin_recv {
+        if s.flow.recv.unread() == 0 && !s.fin_recv {
             return Err(StreamError::Blocked);
         }
         Ok(s)
@@ -59,9 +59,8 @@ impl Streams {
         let Some(s) = self.map.get_mut(&id) else {
             return;
         };
-        s.buffered -= n;
-        s.read_off += n;
-        self.conn_read += n;
+        s.flow.recv.consume(n);
+        self.conn.recv.consume(n);
         if s.update_due() && !s.ctl_queued {
             s.ctl_queued = true;
             self.ctl_queue.push_back(id);
@@ -82,7 +81,7 @@ impl Streams {
         now_micros: u64,
     ) -> Result<(), StreamProtoError> {
         let len = data.len() as u64;
-        if self.conn_recv_off + len > self.conn_recv_max {
+        if !self.conn.recv.admits(len) {
             return Err(StreamProtoError::FlowControl);
         }
         if open {
@@ -119,17 +118,14 @@ impl Streams {
         if s.fin_recv {
             return Err(StreamProtoError::StreamState);
         }
-        if s.recv_off + len > s.recv_max {
+        if !s.flow.recv.admits(len) {
             return Err(StreamProtoError::FlowControl);
         }
-        s.recv_off += len;
-        self.conn_recv_off += len;
+        s.flow.recv.receive(len, now_micros);
+        self.conn.recv.receive(len, now_micros);
         self.bytes_received += len;
-        s.last_update.get_or_insert(now_micros);
-        self.conn_last_update.get_or_insert(now_micros);
         if len > 0 {
             s.recv_buf.push(data);
-            s.buffered += len;
             if !s.readable_queued {
                 s.readable_queued = true;
                 self.events.push_back(StreamEvent::Readable(id));
@@ -146,8 +142,7 @@ impl Streams {
     /// Accounts for payload that no stream will read: it used connection
     /// credit, which goes straight back to the peer.
     pub(super) fn discard(&mut self, len: u64) {
-        self.conn_recv_off += len;
-        self.conn_read += len;
+        self.conn.recv.discard(len);
         self.bytes_received += len;
     }
 }

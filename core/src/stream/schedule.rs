@@ -113,36 +113,22 @@ impl Streams {
         if !s.update_due() {
             return None;
         }
-        if autotune(s.last_update, now, rtt) && s.window < max_stream {
-            s.window = min(s.window * 2, max_stream);
+        let before = s.flow.recv.size();
+        let increment = s.flow.recv.grant(now, rtt, max_stream);
+        if s.flow.recv.size() > before {
             // One fast stream must not be capped by the connection window.
-            self.conn_window = self.conn_window.max(min(s.window, max_conn));
+            self.conn.recv.grow_to(min(s.flow.recv.size(), max_conn));
         }
-        s.last_update = Some(now);
-        let target = s.read_off + s.window;
-        let increment = target - s.recv_max;
-        s.recv_max = target;
         Some(StreamFrame::WindowUpdate { id, increment })
     }
 
     /// The connection WINDOW_UPDATE increment, if one is due.
     pub(super) fn conn_update(&mut self, now: u64) -> Option<u64> {
-        let due = |read: u64, window: u64, max: u64| {
-            let inc = (read + window).saturating_sub(max);
-            inc > 0 && inc >= window / 2
-        };
-        if !due(self.conn_read, self.conn_window, self.conn_recv_max) {
+        if !self.conn.recv.update_due() {
             return None;
         }
         let max_conn = u64::from(self.cfg.max_conn_window);
-        if autotune(self.conn_last_update, now, self.rtt) {
-            self.conn_window = min(self.conn_window * 2, max_conn).max(self.conn_window);
-        }
-        self.conn_last_update = Some(now);
-        let target = self.conn_read + self.conn_window;
-        let increment = target - self.conn_recv_max;
-        self.conn_recv_max = target;
-        Some(increment)
+        Some(self.conn.recv.grant(now, self.rtt, max_conn))
     }
 
     /// True if `poll_frame` could have anything at all to send: lets a scheduler skip
@@ -152,9 +138,7 @@ impl Streams {
             || !self.refused.is_empty()
             || !self.open_queue.is_empty()
             || self.send_queue.iter().any(|q| !q.is_empty())
-            // A connection window update may be due (the condition of `conn_update`).
-            || (self.conn_read + self.conn_window).saturating_sub(self.conn_recv_max)
-                >= (self.conn_window / 2).max(1)
+            || self.conn.recv.update_due()
     }
 
     /// Only the control frames (window updates and resets), which never wait for
@@ -185,13 +169,5 @@ impl Streams {
                 self.send_queue[usize::from(s.prio)].push_back(id);
             }
         }
-    }
-}
-
-/// Whether an update due at `now` comes sooner than 2 x RTT after `last`.
-fn autotune(last: Option<u64>, now: u64, rtt: u64) -> bool {
-    match last {
-        Some(t) if rtt > 0 => now.saturating_sub(t) < rtt.saturating_mul(2),
-        _ => false,
     }
 }

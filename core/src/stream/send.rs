@@ -1,9 +1,7 @@
 //! The send side: the application's writes into bounded buffers, the peer's
 //! credit grants, and cutting DATA frames within stream and connection credit.
 
-use super::{
-    StreamError, StreamEvent, StreamFrame, StreamProtoError, Streams, Target, MAX_FLOW_LIMIT,
-};
+use super::{StreamError, StreamEvent, StreamFrame, StreamProtoError, Streams, Target};
 use core::cmp::min;
 
 impl Streams {
@@ -65,19 +63,19 @@ impl Streams {
 
     /// Handles a WINDOW_UPDATE (`id` 0 = connection).
     ///
-    /// Credit beyond [`MAX_FLOW_LIMIT`] is [`StreamProtoError::FlowControl`];
+    /// Credit beyond [`MAX_FLOW_LIMIT`](super::MAX_FLOW_LIMIT) is [`StreamProtoError::FlowControl`];
     /// a never-opened id is [`StreamProtoError::StreamState`]; an ended
     /// stream is ignored.
     pub fn on_window_update(&mut self, id: u64, increment: u64) -> Result<(), StreamProtoError> {
         if id == 0 {
-            self.conn_send_max = raise_limit(self.conn_send_max, increment)?;
+            self.conn.send.raise(increment)?;
             return Ok(());
         }
         if let Target::Gone = self.target(id)? {
             return Ok(());
         }
         if let Some(s) = self.map.get_mut(&id) {
-            s.send_max = raise_limit(s.send_max, increment)?;
+            s.flow.send.raise(increment)?;
         }
         self.schedule_send(id);
         Ok(())
@@ -91,13 +89,13 @@ impl Streams {
         max_data: usize,
         open: bool,
     ) -> Option<StreamFrame> {
-        let conn_credit = self.conn_send_max - self.conn_sent;
+        let conn_credit = self.conn.send.credit();
         let max_buf = self.cfg.max_send_buffer;
         let s = self.map.get_mut(&id)?;
         if s.end.is_some() {
             return None;
         }
-        let credit = min(s.credit(), conn_credit);
+        let credit = min(s.flow.send.credit(), conn_credit);
         let n = min(s.send_buf.len() as u64, min(max_data as u64, credit)) as usize;
         let fin = s.fin_queued && !s.fin_sent && s.send_buf.len() == n;
         if n == 0 && !fin && !open {
@@ -105,8 +103,8 @@ impl Streams {
         }
         let data = s.send_buf.split_to(n).freeze();
         self.send_buffered -= n;
-        s.sent += n as u64;
-        self.conn_sent += n as u64;
+        s.flow.send.spend(n as u64);
+        self.conn.send.spend(n as u64);
         self.bytes_sent += n as u64;
         if n > 0 && s.want_writable && s.send_buf.len() < max_buf {
             s.want_writable = false;
@@ -141,11 +139,4 @@ impl Streams {
             data,
         })
     }
-}
-
-fn raise_limit(limit: u64, increment: u64) -> Result<u64, StreamProtoError> {
-    limit
-        .checked_add(increment)
-        .filter(|&v| v <= MAX_FLOW_LIMIT)
-        .ok_or(StreamProtoError::FlowControl)
 }

@@ -153,7 +153,7 @@ fn reset_both_directions_with_code() {
     // Server data that crossed the reset is discarded harmlessly, its
     // connection credit counted as consumed.
     deliver(&mut c, crossing, 0).unwrap();
-    assert_eq!(c.conn_read, 10);
+    assert_eq!(c.conn.recv.consumed(), 10);
     assert_eq!(s.stats().resets_received, 1);
     assert_eq!(s.stats().conn_recv_credit, 1500 - 900);
     assert_eq!(
@@ -259,7 +259,7 @@ fn peer_over_limit_is_refused() {
         ]
     );
     // The refused stream's payload counts as consumed at once.
-    assert_eq!(s.conn_read, 500);
+    assert_eq!(s.conn.recv.consumed(), 500);
     assert_eq!(s.stats().bytes_received, 500);
     // Re-opening a refused (lower) id is a protocol error.
     assert_eq!(

@@ -47,7 +47,11 @@ fn deliver(to: &mut Streams, f: StreamFrame, now: u64) -> Result<(), StreamProto
 /// the stream and connection credit the sender had just before.
 fn poll_checked(from: &mut Streams, max_data: usize, now: u64) -> Option<StreamFrame> {
     let conn_before = from.stats().conn_send_credit;
-    let windows: Vec<(u64, u64)> = from.map.iter().map(|(&id, s)| (id, s.credit())).collect();
+    let windows: Vec<(u64, u64)> = from
+        .map
+        .iter()
+        .map(|(&id, s)| (id, s.flow.send.credit()))
+        .collect();
     let f = from.poll_frame(max_data, now)?;
     if let StreamFrame::Data { id, data, .. } = &f {
         let len = data.len() as u64;
