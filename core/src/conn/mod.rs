@@ -1467,7 +1467,7 @@ impl send::FrameSource for StreamSource<'_> {
         if max <= hdr {
             return None;
         }
-        let f = s.poll_data_frame(prio, max - hdr, self.1.as_micros())?;
+        let f = s.poll_data_frame(prio, max - hdr, self.1)?;
         stream_frame(&f).encode(out)
     }
 
@@ -1476,7 +1476,7 @@ impl send::FrameSource for StreamSource<'_> {
         if out.len() < 32 {
             return None;
         }
-        let f = self.0.as_mut()?.poll_control_frame(self.1.as_micros())?;
+        let f = self.0.as_mut()?.poll_control_frame(self.1)?;
         stream_frame(&f).encode(out)
     }
 

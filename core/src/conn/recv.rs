@@ -608,7 +608,7 @@ impl Connection {
                     flags & frame::STREAM_OPEN != 0,
                     flags & frame::STREAM_FIN != 0,
                     data,
-                    now.as_micros(),
+                    now,
                 )
                 .map_err(stream_proto)?;
             }

@@ -5,7 +5,8 @@
 //! `on_reset`) and asks it for frames to send ([`Streams::poll_frame`]); the
 //! application opens, writes, reads, finishes and resets streams and learns
 //! about changes through [`Streams::poll_event`]. Nothing here reads a clock
-//! or draws randomness: time enters as a `now_micros` argument.
+//! or draws randomness: time enters as a `now` argument, an
+//! [`Instant`](crate::time::Instant) on the caller's monotonic clock.
 //!
 //! # Model
 //!

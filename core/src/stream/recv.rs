@@ -4,6 +4,7 @@
 
 use super::types::{End, MAX_STREAM_ID};
 use super::{ReadOutcome, Stream, StreamError, StreamEvent, StreamProtoError, Streams, Target};
+use crate::time::Instant;
 use bytes::Bytes;
 
 impl Streams {
@@ -78,7 +79,7 @@ impl Streams {
         open: bool,
         fin: bool,
         data: &[u8],
-        now_micros: u64,
+        now: Instant,
     ) -> Result<(), StreamProtoError> {
         let len = data.len() as u64;
         if !self.conn.recv.admits(len) {
@@ -121,8 +122,8 @@ impl Streams {
         if !s.flow.recv.admits(len) {
             return Err(StreamProtoError::FlowControl);
         }
-        s.flow.recv.receive(len, now_micros);
-        self.conn.recv.receive(len, now_micros);
+        s.flow.recv.receive(len, now);
+        self.conn.recv.receive(len, now);
         self.bytes_received += len;
         if len > 0 {
             s.recv_buf.push(data);

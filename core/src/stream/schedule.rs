@@ -2,6 +2,7 @@
 //! DATA by priority level, round-robin within a level.
 
 use super::{StreamError, StreamFrame, Streams, PRIORITY_LEVELS, STREAM_REFUSED};
+use crate::time::Instant;
 use core::cmp::min;
 
 impl Streams {
@@ -11,17 +12,17 @@ impl Streams {
     /// Order: connection WINDOW_UPDATE, refusals, per-stream RESET /
     /// WINDOW_UPDATE, opening frames (in id order), then DATA chunks of at
     /// most `max_data` bytes, one per stream in round-robin. No DATA frame
-    /// exceeds the stream or connection credit. `now_micros` drives window
+    /// exceeds the stream or connection credit. `now` drives window
     /// auto-tuning.
-    pub fn poll_frame(&mut self, max_data: usize, now_micros: u64) -> Option<StreamFrame> {
-        if let Some(frame) = self.poll_control_frame(now_micros) {
+    pub fn poll_frame(&mut self, max_data: usize, now: Instant) -> Option<StreamFrame> {
+        if let Some(frame) = self.poll_control_frame(now) {
             return Some(frame);
         }
         if let Some(frame) = self.poll_open(None, max_data) {
             return Some(frame);
         }
         for prio in 0..PRIORITY_LEVELS as u8 {
-            if let Some(frame) = self.poll_data_frame(prio, max_data, now_micros) {
+            if let Some(frame) = self.poll_data_frame(prio, max_data, now) {
                 return Some(frame);
             }
         }
@@ -52,7 +53,7 @@ impl Streams {
         &mut self,
         prio: u8,
         max_data: usize,
-        _now_micros: u64,
+        _now: Instant,
     ) -> Option<StreamFrame> {
         if !self.open_queue.is_empty() {
             return self.poll_open(Some(prio), max_data);
@@ -100,7 +101,7 @@ impl Streams {
     }
 
     /// The pending control frame of a stream taken off the control queue.
-    pub(super) fn control_frame(&mut self, id: u64, now: u64) -> Option<StreamFrame> {
+    pub(super) fn control_frame(&mut self, id: u64, now: Instant) -> Option<StreamFrame> {
         let rtt = self.rtt;
         let max_stream = u64::from(self.cfg.max_stream_window);
         let max_conn = u64::from(self.cfg.max_conn_window);
@@ -123,7 +124,7 @@ impl Streams {
     }
 
     /// The connection WINDOW_UPDATE increment, if one is due.
-    pub(super) fn conn_update(&mut self, now: u64) -> Option<u64> {
+    pub(super) fn conn_update(&mut self, now: Instant) -> Option<u64> {
         if !self.conn.recv.update_due() {
             return None;
         }
@@ -143,8 +144,8 @@ impl Streams {
 
     /// Only the control frames (window updates and resets), which never wait for
     /// credit: the connection sends these ahead of all data, at any priority.
-    pub fn poll_control_frame(&mut self, now_micros: u64) -> Option<StreamFrame> {
-        if let Some(increment) = self.conn_update(now_micros) {
+    pub fn poll_control_frame(&mut self, now: Instant) -> Option<StreamFrame> {
+        if let Some(increment) = self.conn_update(now) {
             return Some(StreamFrame::WindowUpdate { id: 0, increment });
         }
         if let Some(id) = self.refused.pop_front() {
@@ -154,7 +155,7 @@ impl Streams {
             });
         }
         while let Some(id) = self.ctl_queue.pop_front() {
-            if let Some(frame) = self.control_frame(id, now_micros) {
+            if let Some(frame) = self.control_frame(id, now) {
                 return Some(frame);
             }
         }

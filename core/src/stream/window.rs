@@ -12,6 +12,7 @@
 //! is always the distance between a new limit and the old one.
 
 use super::{StreamProtoError, MAX_FLOW_LIMIT};
+use crate::time::Instant;
 
 /// Both directions of one flow-controlled scope: a stream, or the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +88,7 @@ pub(super) struct RecvWindow {
     size: u64,
     /// When the previous grant happened. The first data stands in for the initial
     /// grant, whose time we do not know.
-    last_grant: Option<u64>,
+    last_grant: Option<Instant>,
 }
 
 impl RecvWindow {
@@ -98,7 +99,7 @@ impl RecvWindow {
 
     /// Accounts for `len` bytes received at `now`; the caller has checked
     /// [`admits`](Self::admits).
-    pub(super) fn receive(&mut self, len: u64, now: u64) {
+    pub(super) fn receive(&mut self, len: u64, now: Instant) {
         self.received += len;
         self.last_grant.get_or_insert(now);
     }
@@ -146,12 +147,14 @@ impl RecvWindow {
     }
 
     /// Grants credit up to `consumed + size` and returns the increment for the
-    /// WINDOW_UPDATE. A grant due sooner than `2 x rtt` after the previous one
-    /// means the window limits throughput, so it first doubles, up to `max`
-    /// (`rtt` 0 means unknown: no growth).
-    pub(super) fn grant(&mut self, now: u64, rtt: u64, max: u64) -> u64 {
+    /// WINDOW_UPDATE. A grant due sooner than `2 x rtt` (in microseconds) after the
+    /// previous one means the window limits throughput, so it first doubles, up to
+    /// `max` (`rtt` 0 means unknown: no growth).
+    pub(super) fn grant(&mut self, now: Instant, rtt: u64, max: u64) -> u64 {
         let fast = match self.last_grant {
-            Some(t) if rtt > 0 => now.saturating_sub(t) < rtt.saturating_mul(2),
+            Some(t) if rtt > 0 => {
+                now.as_micros().saturating_sub(t.as_micros()) < rtt.saturating_mul(2)
+            }
             _ => false,
         };
         if fast && self.size < max {
@@ -177,6 +180,10 @@ impl RecvWindow {
 mod tests {
     use super::*;
 
+    fn at(micros: u64) -> Instant {
+        Instant::from_micros(micros)
+    }
+
     #[test]
     fn send_credit_is_spent_and_raised_within_the_limit() {
         let mut w = FlowWindow::new(100, 0).send;
@@ -195,20 +202,20 @@ mod tests {
     fn recv_window_grants_after_half_is_consumed() {
         let mut w = FlowWindow::new(0, 1000).recv;
         assert!(w.admits(1000) && !w.admits(1001));
-        w.receive(1000, 0);
+        w.receive(1000, at(0));
         assert_eq!((w.unread(), w.credit()), (1000, 0));
         w.consume(499);
         assert!(!w.update_due(), "less than half consumed");
         w.consume(1);
         assert!(w.update_due());
-        assert_eq!(w.grant(0, 0, 1000), 500);
+        assert_eq!(w.grant(at(0), 0, 1000), 500);
         assert_eq!((w.credit(), w.size()), (500, 1000));
         assert!(!w.update_due());
         // Discarded bytes come back like read ones.
         w.discard(500);
         assert_eq!(w.unread(), 500);
         assert!(w.update_due());
-        assert_eq!(w.grant(0, 0, 1000), 500);
+        assert_eq!(w.grant(at(0), 0, 1000), 500);
     }
 
     #[test]
@@ -216,25 +223,25 @@ mod tests {
         let mut w = FlowWindow::new(0, 1000).recv;
         let rtt = 100;
         // The first data stands in for the initial grant.
-        w.receive(1000, 10);
+        w.receive(1000, at(10));
         w.consume(1000);
         // Sooner than 2 x RTT: doubles.
-        assert_eq!(w.grant(209, rtt, 3000), 2000);
+        assert_eq!(w.grant(at(209), rtt, 3000), 2000);
         assert_eq!(w.size(), 2000);
-        w.receive(2000, 209);
+        w.receive(2000, at(209));
         w.consume(2000);
         // Capped at max.
-        w.grant(300, rtt, 3000);
+        w.grant(at(300), rtt, 3000);
         assert_eq!(w.size(), 3000);
-        w.receive(3000, 300);
+        w.receive(3000, at(300));
         w.consume(3000);
         // Exactly 2 x RTT later is not fast: no growth (and none beyond max anyway).
-        w.grant(500, rtt, 8000);
+        w.grant(at(500), rtt, 8000);
         assert_eq!(w.size(), 3000);
         // Unknown RTT: never grows.
-        w.receive(3000, 500);
+        w.receive(3000, at(500));
         w.consume(3000);
-        w.grant(501, 0, 8000);
+        w.grant(at(501), 0, 8000);
         assert_eq!(w.size(), 3000);
         w.grow_to(2000);
         assert_eq!(w.size(), 3000, "grow_to never shrinks");

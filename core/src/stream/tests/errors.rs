@@ -11,7 +11,7 @@ fn refusal_flood_is_a_connection_error() {
     let mut s = Streams::new(false, small, (&StreamConfig::default()).into());
     let mut result = Ok(());
     for i in 0..(MIN_REFUSE_QUEUE as u64 + 1) {
-        result = s.on_data(2 * i + 1, true, false, &[], 0);
+        result = s.on_data(2 * i + 1, true, false, &[], T0);
     }
     assert_eq!(result, Err(StreamProtoError::StreamLimit));
 }
@@ -21,18 +21,18 @@ fn receiving_beyond_window_is_flow_control_error() {
     let mut s = Streams::new(false, cfg(1000, 1500), (&cfg(1000, 1500)).into());
     let big = Bytes::from(vec![0u8; 1001]);
     assert_eq!(
-        s.on_data(1, true, false, &big, 0),
+        s.on_data(1, true, false, &big, T0),
         Err(StreamProtoError::FlowControl)
     );
-    s.on_data(1, true, false, &vec![0u8; 1000], 0).unwrap();
+    s.on_data(1, true, false, &vec![0u8; 1000], T0).unwrap();
     assert_eq!(
-        s.on_data(1, false, false, b"x", 0),
+        s.on_data(1, false, false, b"x", T0),
         Err(StreamProtoError::FlowControl)
     );
     // Connection window: 500 left, two streams try more.
-    s.on_data(3, true, false, &vec![0u8; 500], 0).unwrap();
+    s.on_data(3, true, false, &vec![0u8; 500], T0).unwrap();
     assert_eq!(
-        s.on_data(5, true, false, b"x", 0),
+        s.on_data(5, true, false, b"x", T0),
         Err(StreamProtoError::FlowControl)
     );
 }
@@ -47,33 +47,33 @@ fn protocol_errors() {
     let e = |r: Result<(), StreamProtoError>| r.unwrap_err();
     // Wrong parity, id 0, never-opened ids.
     assert_eq!(
-        e(s.on_data(2, true, false, &[], 0)),
+        e(s.on_data(2, true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(0, true, false, &[], 0)),
+        e(s.on_data(0, true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(1, false, false, &[], 0)),
+        e(s.on_data(1, false, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(e(s.on_window_update(1, 5)), StreamProtoError::StreamState);
     assert_eq!(e(s.on_window_update(2, 5)), StreamProtoError::StreamState);
-    s.on_data(5, true, false, &[], 0).unwrap();
+    s.on_data(5, true, false, &[], T0).unwrap();
     // Re-open, or open a lower id.
     assert_eq!(
-        e(s.on_data(5, true, false, &[], 0)),
+        e(s.on_data(5, true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(3, true, false, &[], 0)),
+        e(s.on_data(3, true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     // Data after FIN.
-    s.on_data(5, false, true, &[], 0).unwrap();
+    s.on_data(5, false, true, &[], T0).unwrap();
     assert_eq!(
-        e(s.on_data(5, false, false, b"x", 0)),
+        e(s.on_data(5, false, false, b"x", T0)),
         StreamProtoError::StreamState
     );
     // Credit overflow, per stream and for the connection.
@@ -94,7 +94,7 @@ fn protocol_errors() {
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(mine, false, false, &[], 0)),
+        e(s.on_data(mine, false, false, &[], T0)),
         StreamProtoError::StreamState
     );
 }

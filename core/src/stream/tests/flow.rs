@@ -12,11 +12,11 @@ fn sender_stops_exactly_at_window() {
     }
     // Stream windows (1000 each) bind before the connection's 2500.
     let mut per_stream = [0u64; 3];
-    while let Some(f) = poll_checked(&mut c, 300, 0) {
+    while let Some(f) = poll_checked(&mut c, 300, T0) {
         if let StreamFrame::Data { id, data, .. } = &f {
             per_stream[(*id / 2) as usize] += data.len() as u64;
         }
-        deliver(&mut s, f, 0).unwrap();
+        deliver(&mut s, f, T0).unwrap();
     }
     assert_eq!(per_stream.iter().sum::<u64>(), 2500);
     assert!(per_stream.iter().all(|&n| n <= 1000));
@@ -26,8 +26,8 @@ fn sender_stops_exactly_at_window() {
     for &id in &ids {
         read_all(&mut s, id);
     }
-    assert!(flush(&mut s, &mut c, 300, 0) > 0);
-    assert!(flush(&mut c, &mut s, 300, 0) > 0);
+    assert!(flush(&mut s, &mut c, 300, T0) > 0);
+    assert!(flush(&mut c, &mut s, 300, T0) > 0);
 }
 
 #[test]
@@ -35,15 +35,15 @@ fn window_update_only_after_reads() {
     let (mut c, mut s) = pair(cfg(1000, 100_000), cfg(1000, 100_000));
     let id = c.open().unwrap();
     c.write(id, &[1; 1000]).unwrap();
-    flush(&mut c, &mut s, 10_000, 0);
+    flush(&mut c, &mut s, 10_000, T0);
     // Data arrived but nothing was read: no credit goes back.
-    assert_eq!(s.poll_frame(1000, 0), None);
+    assert_eq!(s.poll_frame(1000, T0), None);
     let mut buf = [0u8; 499];
     s.read(id, &mut buf).unwrap();
-    assert_eq!(s.poll_frame(1000, 0), None, "less than half consumed");
+    assert_eq!(s.poll_frame(1000, T0), None, "less than half consumed");
     s.read(id, &mut [0u8; 1]).unwrap();
     assert_eq!(
-        s.poll_frame(1000, 0),
+        s.poll_frame(1000, T0),
         Some(StreamFrame::WindowUpdate { id, increment: 500 })
     );
     // Updates are coalesced: many reads, one frame.
@@ -51,10 +51,10 @@ fn window_update_only_after_reads() {
         s.read(id, &mut [0u8; 100]).unwrap();
     }
     assert_eq!(
-        s.poll_frame(1000, 0),
+        s.poll_frame(1000, T0),
         Some(StreamFrame::WindowUpdate { id, increment: 500 })
     );
-    assert_eq!(s.poll_frame(1000, 0), None);
+    assert_eq!(s.poll_frame(1000, T0), None);
     assert_eq!(s.recv_window(id), Some(1000));
 }
 
@@ -75,10 +75,10 @@ fn run_autotune(rtt: u64, step: u64, total: usize) -> (u64, u64) {
     let data = pattern(3, 0, total);
     let mut written = 0;
     let mut got = Vec::new();
-    let mut now = 0;
+    let mut now = Instant::ZERO;
     let mut max_seen = 0;
     for _ in 0..100_000 {
-        now += step;
+        now = now + Duration::from_micros(step);
         if written < total {
             written += c.write(id, &data[written..]).unwrap_or(0);
         }
@@ -126,13 +126,13 @@ fn write_blocked_changes_nothing() {
     assert_eq!(c.write(id, &[]), Ok(0));
     assert_eq!(c.write(99, b"x"), Err(StreamError::UnknownStream));
     // Exactly the 100 accepted bytes go out, then room is reported.
-    let f = c.poll_frame(1000, 0).unwrap();
+    let f = c.poll_frame(1000, T0).unwrap();
     let mut expected = vec![1u8; 60];
     expected.extend_from_slice(&[2; 40]);
     assert!(matches!(&f, StreamFrame::Data { data, .. } if data[..] == expected[..]));
-    assert_eq!(c.poll_frame(1000, 0), None);
+    assert_eq!(c.poll_frame(1000, T0), None);
     assert_eq!(events(&mut c), vec![StreamEvent::Writable(id)]);
-    deliver(&mut s, f, 0).unwrap();
+    deliver(&mut s, f, T0).unwrap();
     assert_eq!(c.write(id, &[3; 10]), Ok(10));
 }
 
@@ -154,7 +154,7 @@ fn connection_wide_send_buffer_bounds_all_streams() {
     // Sending drains the buffers; the blocked stream hears it may write again.
     let mut woke = false;
     for _ in 0..100 {
-        if c.poll_frame(300, 0).is_none() {
+        if c.poll_frame(300, T0).is_none() {
             break;
         }
         while let Some(e) = c.poll_event() {

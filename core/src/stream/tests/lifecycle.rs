@@ -10,7 +10,7 @@ fn open_and_accept_with_open_flag_on_first_frame_only() {
     assert_eq!(c.open(), Ok(3));
     assert_eq!(c.write(id, b"hello"), Ok(5));
     // Opening frames leave in id order, the empty one included.
-    let f1 = c.poll_frame(3, 0).unwrap();
+    let f1 = c.poll_frame(3, T0).unwrap();
     assert_eq!(
         f1,
         StreamFrame::Data {
@@ -20,9 +20,9 @@ fn open_and_accept_with_open_flag_on_first_frame_only() {
             data: Bytes::from_static(b"hel")
         }
     );
-    let f2 = c.poll_frame(3, 0).unwrap();
+    let f2 = c.poll_frame(3, T0).unwrap();
     assert!(matches!(f2, StreamFrame::Data { id: 3, open: true, ref data, .. } if data.is_empty()));
-    let f3 = c.poll_frame(3, 0).unwrap();
+    let f3 = c.poll_frame(3, T0).unwrap();
     assert!(matches!(
         f3,
         StreamFrame::Data {
@@ -31,9 +31,9 @@ fn open_and_accept_with_open_flag_on_first_frame_only() {
             ..
         }
     ));
-    assert_eq!(c.poll_frame(3, 0), None);
+    assert_eq!(c.poll_frame(3, T0), None);
     for f in [f1, f2, f3] {
-        deliver(&mut s, f, 0).unwrap();
+        deliver(&mut s, f, T0).unwrap();
     }
     assert_eq!(
         events(&mut s),
@@ -64,7 +64,7 @@ fn half_close_each_way() {
     assert_eq!(c.write(id, b"more"), Err(StreamError::Closed));
     assert_eq!(c.finish(id), Err(StreamError::Closed));
     // FIN rides on the last data frame.
-    let f = c.poll_frame(1000, 0).unwrap();
+    let f = c.poll_frame(1000, T0).unwrap();
     assert!(matches!(
         f,
         StreamFrame::Data {
@@ -73,7 +73,7 @@ fn half_close_each_way() {
             ..
         }
     ));
-    deliver(&mut s, f, 0).unwrap();
+    deliver(&mut s, f, T0).unwrap();
     assert_eq!(
         events(&mut s),
         vec![
@@ -135,14 +135,14 @@ fn reset_both_directions_with_code() {
     pump(&mut c, &mut s);
     s.write(id, &[2; 10]).unwrap();
     // This frame is in flight when the client resets.
-    let crossing = s.poll_frame(100, 0).unwrap();
+    let crossing = s.poll_frame(100, T0).unwrap();
     events(&mut s);
     // Unread data at the server is dropped on reset; credit comes back.
     c.reset(id, 42).unwrap();
     assert_eq!(c.write(id, b"x"), Err(StreamError::Closed));
     assert_eq!(c.reset(id, 1), Err(StreamError::Closed));
     assert_eq!(
-        c.poll_frame(100, 0),
+        c.poll_frame(100, T0),
         Some(StreamFrame::Reset { id, code: 42 })
     );
     s.on_reset(id, 42).unwrap();
@@ -152,18 +152,18 @@ fn reset_both_directions_with_code() {
     );
     // Server data that crossed the reset is discarded harmlessly, its
     // connection credit counted as consumed.
-    deliver(&mut c, crossing, 0).unwrap();
+    deliver(&mut c, crossing, T0).unwrap();
     assert_eq!(c.conn.recv.consumed(), 10);
     assert_eq!(s.stats().resets_received, 1);
     assert_eq!(s.stats().conn_recv_credit, 1500 - 900);
     assert_eq!(
-        s.poll_frame(100, 0),
+        s.poll_frame(100, T0),
         Some(StreamFrame::WindowUpdate {
             id: 0,
             increment: 900
         })
     );
-    assert_eq!(s.poll_frame(100, 0), None);
+    assert_eq!(s.poll_frame(100, T0), None);
     assert_eq!(events(&mut c), vec![StreamEvent::Closed(id)]);
     assert_eq!(c.stats().open_streams, 0);
 
@@ -206,11 +206,11 @@ fn reset_before_open_sends_nothing() {
     c.write(a, b"x").unwrap();
     c.reset(a, 9).unwrap();
     assert_eq!(events(&mut c), vec![StreamEvent::Closed(a)]);
-    let f = c.poll_frame(100, 0).unwrap();
+    let f = c.poll_frame(100, T0).unwrap();
     assert!(matches!(f, StreamFrame::Data { id, open: true, .. } if id == b));
-    assert_eq!(c.poll_frame(100, 0), None);
+    assert_eq!(c.poll_frame(100, T0), None);
     // Skipping id 1 is fine for the server.
-    deliver(&mut s, f, 0).unwrap();
+    deliver(&mut s, f, T0).unwrap();
     assert_eq!(events(&mut s), vec![StreamEvent::Opened(b)]);
 }
 
@@ -263,7 +263,7 @@ fn peer_over_limit_is_refused() {
     assert_eq!(s.stats().bytes_received, 500);
     // Re-opening a refused (lower) id is a protocol error.
     assert_eq!(
-        s.on_data(b, true, false, &[], 0),
+        s.on_data(b, true, false, &[], T0),
         Err(StreamProtoError::StreamState)
     );
 }
@@ -274,7 +274,7 @@ fn events_are_deduplicated() {
     let id = c.open().unwrap();
     for _ in 0..50 {
         c.write(id, b"abc").unwrap();
-        flush(&mut c, &mut s, 2, 0);
+        flush(&mut c, &mut s, 2, T0);
     }
     assert_eq!(
         events(&mut s),

@@ -11,7 +11,13 @@ use alloc::vec;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::cmp::min;
+use core::time::Duration;
 use quickcheck::{QuickCheck, TestResult};
+
+use crate::time::Instant;
+
+/// The clock's origin, for the many tests in which time plays no part.
+const T0: Instant = Instant::ZERO;
 
 fn cfg(stream_win: u32, conn_win: u32) -> StreamConfig {
     StreamConfig {
@@ -30,7 +36,7 @@ fn pair(c: StreamConfig, s: StreamConfig) -> (Streams, Streams) {
     )
 }
 
-fn deliver(to: &mut Streams, f: StreamFrame, now: u64) -> Result<(), StreamProtoError> {
+fn deliver(to: &mut Streams, f: StreamFrame, now: Instant) -> Result<(), StreamProtoError> {
     match f {
         StreamFrame::Data {
             id,
@@ -45,7 +51,7 @@ fn deliver(to: &mut Streams, f: StreamFrame, now: u64) -> Result<(), StreamProto
 
 /// Polls one frame from `from`, checking that a DATA frame stays within
 /// the stream and connection credit the sender had just before.
-fn poll_checked(from: &mut Streams, max_data: usize, now: u64) -> Option<StreamFrame> {
+fn poll_checked(from: &mut Streams, max_data: usize, now: Instant) -> Option<StreamFrame> {
     let conn_before = from.stats().conn_send_credit;
     let windows: Vec<(u64, u64)> = from
         .map
@@ -68,7 +74,7 @@ fn poll_checked(from: &mut Streams, max_data: usize, now: u64) -> Option<StreamF
 }
 
 /// Moves every frame `from` has to `to`; returns how many moved.
-fn flush(from: &mut Streams, to: &mut Streams, max_data: usize, now: u64) -> usize {
+fn flush(from: &mut Streams, to: &mut Streams, max_data: usize, now: Instant) -> usize {
     let mut n = 0;
     while let Some(f) = poll_checked(from, max_data, now) {
         deliver(to, f, now).expect("peer accepts frame");
@@ -78,7 +84,7 @@ fn flush(from: &mut Streams, to: &mut Streams, max_data: usize, now: u64) -> usi
 }
 
 fn pump(c: &mut Streams, s: &mut Streams) {
-    while flush(c, s, 1200, 0) + flush(s, c, 1200, 0) > 0 {}
+    while flush(c, s, 1200, T0) + flush(s, c, 1200, T0) > 0 {}
 }
 
 fn events(s: &mut Streams) -> Vec<StreamEvent> {

@@ -21,12 +21,12 @@ fn ordered_bytes_both_ways_with_various_chunking() {
             if server_knows && wd < down.len() {
                 wd += s.write(id, &down[wd..]).unwrap_or(0);
             }
-            flush(&mut c, &mut s, max_data, 0);
+            flush(&mut c, &mut s, max_data, T0);
             server_knows = true;
             while let Ok(ReadOutcome::Data(n)) = s.read(id, &mut buf) {
                 got_up.extend_from_slice(&buf[..n]);
             }
-            flush(&mut s, &mut c, max_data, 0);
+            flush(&mut s, &mut c, max_data, T0);
             while let Ok(ReadOutcome::Data(n)) = c.read(id, &mut buf) {
                 got_down.extend_from_slice(&buf[..n]);
             }
@@ -99,7 +99,7 @@ fn hundred_streams_one_mib_each_fair_and_deadlock_free() {
                 }
             }
         }
-        flush(&mut c, &mut s, 4096, 0);
+        flush(&mut c, &mut s, 4096, T0);
         for (i, &id) in ids.iter().enumerate() {
             if server_done[i] {
                 continue;
@@ -121,7 +121,7 @@ fn hundred_streams_one_mib_each_fair_and_deadlock_free() {
                 }
             }
         }
-        flush(&mut s, &mut c, 4096, 0);
+        flush(&mut s, &mut c, 4096, T0);
         for &id in &ids {
             let _ = c.read(id, &mut buf);
         }
@@ -183,9 +183,9 @@ fn prop_transfer(
     let mut fin = [false; 2];
     let mut finished = [false; 2];
     let (mut ri, mut fi) = (0, 0);
-    let mut now = 0;
+    let mut now = Instant::ZERO;
     for _ in 0..200_000 {
-        now += 5;
+        now = now + Duration::from_micros(5);
         for i in 0..2 {
             let off = sent[i].len();
             if off < pending[i].len() {
