@@ -53,6 +53,15 @@
 //! concurrency limit until its [`StreamEvent::Closed`] event has been
 //! polled (and its RESET, if any, sent), so the number of streams — and
 //! thus the event queue — is bounded by the two concurrency limits.
+//!
+//! # Layout
+//!
+//! This file holds the per-stream state and [`Streams`] itself; `types.rs` the
+//! public value types; `window.rs` the flow-control window shared by streams and
+//! the connection; `send.rs` writes, peer credit and cutting DATA frames;
+//! `recv.rs` peer DATA and reads (into `recv_buf.rs`); `schedule.rs` frame output
+//! by priority; `lifecycle.rs` opening, resets, ending and events; `tests/` the
+//! tests by what they check.
 
 mod lifecycle;
 mod recv;
