@@ -4,6 +4,7 @@
 mod errors;
 mod flow;
 mod lifecycle;
+mod priority;
 mod transfer;
 
 use super::*;
