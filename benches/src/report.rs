@@ -38,9 +38,37 @@ pub struct Row {
     pub max: f64,
     /// Ratio to the relevant limits, as text (empty when none applies).
     pub ratio: String,
+    /// Why a row has no figures (value, min and max NaN), e.g. [`SKIPPED_NATS`];
+    /// empty for a measured row. Shown in the ratio column, and in the JSON as
+    /// `note` when not empty.
+    pub note: String,
 }
 
+/// The note of the NATS rows when `nats-server` is not on the PATH.
+pub const SKIPPED_NATS: &str = "skipped: nats-server not installed";
+
 impl Row {
+    /// A row that was not measured: no figures, only `note` saying why.
+    pub fn skipped(
+        workload: &str,
+        system: &str,
+        metric: &str,
+        unit: &'static str,
+        note: &str,
+    ) -> Row {
+        Row {
+            workload: workload.into(),
+            system: system.into(),
+            metric: metric.into(),
+            unit,
+            value: f64::NAN,
+            min: f64::NAN,
+            max: f64::NAN,
+            ratio: String::new(),
+            note: note.into(),
+        }
+    }
+
     /// True if this row is the limit of its workload (its ratio column reads [`LIMIT`]).
     pub fn is_limit(&self) -> bool {
         self.ratio == LIMIT
@@ -133,6 +161,7 @@ fn row(spec: &Spec, metric: &str, unit: &'static str, s: Spread) -> Row {
         min: s.min,
         max: s.max,
         ratio: String::new(),
+        note: String::new(),
     }
 }
 
@@ -219,16 +248,25 @@ pub fn table(rows: &[Row]) -> String {
                 r.system.clone(),
                 r.metric.clone(),
                 r.unit.to_string(),
-                fmt_value(r.value, r.unit),
-                format!(
-                    "{} - {}",
-                    fmt_like(r.min, r.value, r.unit),
-                    fmt_like(r.max, r.value, r.unit)
-                ),
-                if r.ratio.is_empty() {
-                    "-".into()
+                if r.value.is_finite() {
+                    fmt_value(r.value, r.unit)
                 } else {
-                    r.ratio.clone()
+                    "-".into()
+                },
+                if r.min.is_finite() && r.max.is_finite() {
+                    format!(
+                        "{} - {}",
+                        fmt_like(r.min, r.value, r.unit),
+                        fmt_like(r.max, r.value, r.unit)
+                    )
+                } else {
+                    "-".into()
+                },
+                match (r.ratio.is_empty(), r.note.is_empty()) {
+                    (true, true) => "-".into(),
+                    (false, true) => r.ratio.clone(),
+                    (true, false) => r.note.clone(),
+                    (false, false) => format!("{}; {}", r.ratio, r.note),
                 },
             ]
         })
@@ -303,7 +341,8 @@ fn json_num(out: &mut String, v: f64) {
 }
 
 /// The rows as a JSON array of objects with keys `workload`, `system`, `metric`,
-/// `value`, `unit`, `min`, `max`.
+/// `value`, `unit`, `min`, `max`, and `note` for a row that has one (a skipped
+/// row, whose figures are `null`).
 pub fn json(rows: &[Row]) -> String {
     let mut out = String::from("[\n");
     for (i, r) in rows.iter().enumerate() {
@@ -321,6 +360,10 @@ pub fn json(rows: &[Row]) -> String {
         json_num(&mut out, r.min);
         out.push_str(", \"max\": ");
         json_num(&mut out, r.max);
+        if !r.note.is_empty() {
+            out.push_str(", \"note\": ");
+            json_str(&mut out, &r.note);
+        }
         out.push('}');
         if i + 1 < rows.len() {
             out.push(',');
@@ -346,11 +389,23 @@ mod tests {
             min: f64::NAN,
             max: 2.0,
             ratio: String::new(),
+            note: String::new(),
         };
         let j = json(&[r]);
         assert!(j.contains(r#""workload": "a\"b\\c\n""#), "{j}");
         assert!(j.contains(r#""min": null"#), "{j}");
         assert!(j.contains(r#""value": 1.5"#), "{j}");
+        assert!(!j.contains("note"), "{j}");
+        let skipped = Row::skipped("W5 x", "nats", "m", UNIT_MSGS, SKIPPED_NATS);
+        let j = json(&[skipped.clone()]);
+        assert!(j.contains(r#""value": null"#), "{j}");
+        assert!(
+            j.contains(r#""note": "skipped: nats-server not installed"}"#),
+            "{j}"
+        );
+        let t = table(&[skipped]);
+        let l = t.lines().nth(2).unwrap();
+        assert!(l.ends_with(SKIPPED_NATS) && !l.contains("NaN"), "{t}");
         assert_eq!(json(&[]), "[\n]\n");
     }
 

@@ -239,6 +239,7 @@ mod tests {
             min: value,
             max: value,
             ratio: String::new(),
+            note: String::new(),
         }
     }
 

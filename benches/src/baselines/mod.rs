@@ -303,6 +303,7 @@ impl Selected {
                     } else {
                         String::new()
                     },
+                    note: String::new(),
                 });
             }
         }
