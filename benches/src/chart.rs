@@ -451,7 +451,10 @@ fn draw_header<DB: DrawingBackend>(
     let items = [
         (WEFT, "Weft (weft-<runtime>: tokio, smol, mio, io_uring)"),
         (LIMIT_COLOR, "limit: std-tcp, plain length-prefixed TCP"),
-        (BASELINE, "same-run baselines (tokio TCP / codec, yamux)"),
+        (
+            BASELINE,
+            "same-run baselines (tokio TCP / codec, yamux, h2, NATS)",
+        ),
     ];
     for (k, (c, s)) in items.iter().enumerate() {
         let y = 46 + 20 * k as i32;

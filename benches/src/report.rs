@@ -101,6 +101,8 @@ pub fn fill_ratios(rows: &mut [Row]) {
     let baselines: Vec<Row> = rows
         .iter()
         .filter(|r| !r.system.starts_with("weft-") && !r.workload.starts_with("W0"))
+        // Skipped baselines (no figures) compare with nothing.
+        .filter(|r| r.value.is_finite())
         .cloned()
         .collect();
     for r in rows
@@ -397,7 +399,7 @@ mod tests {
         assert!(j.contains(r#""value": 1.5"#), "{j}");
         assert!(!j.contains("note"), "{j}");
         let skipped = Row::skipped("W5 x", "nats", "m", UNIT_MSGS, SKIPPED_NATS);
-        let j = json(&[skipped.clone()]);
+        let j = json(std::slice::from_ref(&skipped));
         assert!(j.contains(r#""value": null"#), "{j}");
         assert!(
             j.contains(r#""note": "skipped: nats-server not installed"}"#),
@@ -406,6 +408,34 @@ mod tests {
         let t = table(&[skipped]);
         let l = t.lines().nth(2).unwrap();
         assert!(l.ends_with(SKIPPED_NATS) && !l.contains("NaN"), "{t}");
+    }
+
+    #[test]
+    fn ratios_leave_out_skipped_baselines() {
+        let r = |system: &str, v: f64| Row {
+            workload: "W5 pub/sub 64B".into(),
+            system: system.into(),
+            metric: "deliveries (1 subscriber)".into(),
+            unit: UNIT_MSGS,
+            value: v,
+            min: v,
+            max: v,
+            ratio: String::new(),
+            note: String::new(),
+        };
+        let skipped = Row::skipped(
+            "W5 pub/sub 64B",
+            "nats",
+            "deliveries (1 subscriber)",
+            UNIT_MSGS,
+            SKIPPED_NATS,
+        );
+        let mut rows = vec![r("weft-mio", 2e6), skipped];
+        fill_ratios(&mut rows);
+        assert_eq!(rows[0].ratio, "");
+        rows[1] = r("nats", 1e6);
+        fill_ratios(&mut rows);
+        assert_eq!(rows[0].ratio, "2.00x nats (best baseline)");
         assert_eq!(json(&[]), "[\n]\n");
     }
 
