@@ -1,7 +1,8 @@
 //! The HTTP/2 baselines (the transport under gRPC): the `h2` crate over tokio TCP,
 //! one current-thread runtime per side, both sides with [`WINDOW`]-byte stream and
-//! connection receive windows (Weft's auto-tuning bound; h2's default is 64 KiB)
-//! and otherwise h2's defaults (16 KiB frames at most).
+//! connection receive windows (Weft's auto-tuning bound; h2's default is 64 KiB),
+//! the server's small-DATA-frame budget raised to cover a window of 64 B frames
+//! ([`SMALL_FRAME_BUDGET`]), otherwise h2's defaults (16 KiB frames at most).
 //!
 //! - W2 (`w2/pingpong-64B/h2`): like a gRPC unary call without its 5-byte message
 //!   prefix and trailers: every round trip opens a stream with a POST request
@@ -38,6 +39,12 @@ use tokio::time::timeout;
 
 /// Stream and connection receive window of both sides (bytes).
 pub(crate) const WINDOW: u32 = 1 << 20;
+/// The server's budget for buffered small DATA frames (h2 charges 256 bytes
+/// minus the payload for each one the application has not read yet): enough for
+/// a whole connection window of 64 B frames. With h2's default (half the window)
+/// W4's 64 B writes outrun the reading task and the server closes the connection
+/// with ENHANCE_YOUR_CALM ("too many small DATA frames").
+const SMALL_FRAME_BUDGET: usize = WINDOW as usize / 64 * 256;
 /// The request URI (h2 needs a scheme and an authority).
 const URI: &str = "http://127.0.0.1/weft-bench";
 
@@ -54,6 +61,7 @@ async fn handshake_server(s: TcpStream) -> io::Result<server::Connection<TcpStre
     let hs = server::Builder::new()
         .initial_window_size(WINDOW)
         .initial_connection_window_size(WINDOW)
+        .data_frame_budget(SMALL_FRAME_BUDGET)
         .handshake(s);
     timeout(SETUP_TIMEOUT, hs)
         .await
@@ -293,9 +301,19 @@ pub(crate) fn w4_client(
                         && (rounds % 256 != 0 || Instant::now() < deadline)
                     {
                         rounds = rounds.wrapping_add(1);
-                        timeout(IO_TIMEOUT, write_all(&mut s, chunk))
-                            .await
-                            .map_err(|_| timed_out("stream write"))??;
+                        match timeout(IO_TIMEOUT, write_all(&mut s, chunk)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                // Why the stream ended, if the response says.
+                                let why = match timeout(Duration::from_secs(1), resp).await {
+                                    Ok(Ok(r)) => format!("response {}", r.status()),
+                                    Ok(Err(e)) => e.to_string(),
+                                    Err(_) => "no response".into(),
+                                };
+                                return Err(io::Error::other(format!("{e} ({why})")));
+                            }
+                            Err(_) => return Err(timed_out("stream write")),
+                        }
                     }
                     // End the stream and wait (briefly) for the server's answer.
                     if s.send_data(Bytes::new(), true).is_ok() {
