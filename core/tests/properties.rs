@@ -1,4 +1,5 @@
-//! Property tests of `weft-core`, through its public API only.
+//! Property tests of `weft-core`, through its public API only (and the in-memory
+//! [`Pair`] of `weft_core::testing`, which the unit tests drive too).
 //!
 //! Each `#[test]` runs one property with quickcheck over a moderate number of
 //! generated cases. The wire-format properties (1, 2, 3, 6, 8) exercise the codecs
@@ -22,8 +23,9 @@
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult, Testable};
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
-use weft_core::conn::{CloseInfo, Connection, Event, Side, Stats};
+use weft_core::conn::{Connection, Event, Side, Stats};
 use weft_core::integrity::header_check;
+use weft_core::testing::{closed, collect, feed, flush, seal, Got, Pair, SERVER_SEED};
 use weft_core::time::Instant;
 use weft_core::varint::{self, VarintError};
 use weft_core::wire::frame::{self, ty, Frame, FrameError, Status};
@@ -719,140 +721,11 @@ impl Arbitrary for FrameModel {
 }
 
 // ===================================================================================
-// A small in-memory driver
+// Reading records back
 // ===================================================================================
 
-const NOW: Instant = Instant::from_millis(1_000);
-const CLIENT_SEED: [u8; 32] = [11; 32];
-const SERVER_SEED: [u8; 32] = [22; 32];
-/// Large enough for any record (65 535 + 8) and the preface.
-const TX_BUF: usize = 1 << 17;
-
-/// An event with its data copied out.
-#[derive(Clone, Debug, PartialEq)]
-struct Got {
-    ev: Event,
-    subject: Vec<u8>,
-    payload: Vec<u8>,
-    text: String,
-}
-
-/// Drains events (bounded: a connection never has unboundedly many).
-fn collect(c: &mut Connection, out: &mut Vec<Got>) {
-    for _ in 0..1_000_000 {
-        let Some(ev) = c.poll_event() else { return };
-        let id = ev.data_id();
-        let d = id.and_then(|id| c.data(id));
-        out.push(Got {
-            ev,
-            subject: d.map(|d| d.subject.to_vec()).unwrap_or_default(),
-            payload: d.map(|d| d.payload.to_vec()).unwrap_or_default(),
-            text: d.map(|d| d.text.to_string()).unwrap_or_default(),
-        });
-    }
-    panic!("poll_event never ran dry");
-}
-
-/// Everything `poll_transmit` has to give now.
-fn flush(c: &mut Connection, now: Instant, out: &mut Vec<u8>) {
-    let mut buf = vec![0u8; TX_BUF];
-    for _ in 0..100_000 {
-        let n = c.poll_transmit(now, &mut buf);
-        if n == 0 {
-            return;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    panic!("poll_transmit never ran dry");
-}
-
-fn closed(events: &[Got]) -> Option<CloseInfo> {
-    events.iter().find_map(|g| match g.ev {
-        Event::Closed(i) => Some(i),
-        _ => None,
-    })
-}
-
-/// Feeds `bytes` following the contract (offer the rest again after draining);
-/// returns the bytes the connection sent meanwhile.
-fn feed(c: &mut Connection, now: Instant, bytes: &[u8], events: &mut Vec<Got>) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut stalls = 0;
-    loop {
-        let n = c.handle_input(now, rest);
-        assert!(n <= rest.len(), "handle_input took {n} of {}", rest.len());
-        rest = &rest[n..];
-        collect(c, events);
-        flush(c, now, &mut out);
-        if rest.is_empty() {
-            return out;
-        }
-        stalls = if n == 0 { stalls + 1 } else { 0 };
-        assert!(stalls < 3, "handle_input takes nothing after draining");
-    }
-}
-
-struct Pair {
-    client: Connection,
-    server: Connection,
-    c_events: Vec<Got>,
-    s_events: Vec<Got>,
-    client_wire: Vec<u8>,
-    server_wire: Vec<u8>,
-}
-
-impl Pair {
-    fn new(cc: Config, sc: Config) -> Pair {
-        Pair {
-            client: Connection::new(Role::Client, cc, NOW, CLIENT_SEED),
-            server: Connection::new(Role::Server, sc, NOW, SERVER_SEED),
-            c_events: Vec::new(),
-            s_events: Vec::new(),
-            client_wire: Vec::new(),
-            server_wire: Vec::new(),
-        }
-    }
-
-    /// A pair past its handshake, with events and wires cleared.
-    fn established(cc: Config, sc: Config) -> Pair {
-        let mut p = Pair::new(cc, sc);
-        p.drive();
-        assert!(p.client.is_established() && p.server.is_established());
-        p.c_events.clear();
-        p.s_events.clear();
-        p.client_wire.clear();
-        p.server_wire.clear();
-        p
-    }
-
-    /// Moves bytes both ways until neither side has anything to send.
-    fn drive(&mut self) {
-        let mut to_server = Vec::new();
-        for _ in 0..10_000 {
-            flush(&mut self.client, NOW, &mut to_server);
-            if to_server.is_empty() {
-                return;
-            }
-            self.client_wire.extend_from_slice(&to_server);
-            let mut to_client = feed(&mut self.server, NOW, &to_server, &mut self.s_events);
-            flush(&mut self.server, NOW, &mut to_client);
-            self.server_wire.extend_from_slice(&to_client);
-            // What the client sends while reading goes out on the next round.
-            to_server = feed(&mut self.client, NOW, &to_client, &mut self.c_events);
-        }
-        panic!("drive did not settle");
-    }
-}
-
-/// Seals encoded frames into one record.
-fn seal(frames: &[u8], integrity: bool) -> Vec<u8> {
-    let mut buf = vec![0u8; record::HEADER_LEN + frames.len() + record::TRAILER_LEN];
-    buf[record::HEADER_LEN..record::HEADER_LEN + frames.len()].copy_from_slice(frames);
-    let n = record::seal(&mut buf, frames.len(), integrity).expect("record fits");
-    buf.truncate(n);
-    buf
-}
+/// The fixed clock: the instant a [`Pair`] starts at.
+const NOW: Instant = weft_core::testing::START;
 
 /// The 4-byte header of a record of `len` payload bytes, with a correct check byte.
 fn header(len: u16, flags: u8) -> [u8; 4] {
