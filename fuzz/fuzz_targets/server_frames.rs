@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| weft_fuzz::server_frames::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weft_fuzz::hostile::server_frames(data));

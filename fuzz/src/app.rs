@@ -191,20 +191,38 @@ impl App {
                     let _ = c.delivery_consumed(id);
                 }
             }
+            App::OpenStream
+            | App::StreamWrite { .. }
+            | App::StreamRead { .. }
+            | App::StreamFinish(_)
+            | App::StreamReset { .. }
+            | App::StreamPriority { .. } => self.stream(ep),
+            App::Close { code, reason } => c.close(now, ErrorCode(code.get()), &text(reason)),
+        }
+        ep.drain_events();
+        ep.transmit();
+    }
+}
+
+#[cfg(feature = "std")]
+impl App {
+    fn stream(&self, ep: &mut Endpoint) {
+        match self {
             App::OpenStream => {
-                if let Ok(id) = c.open_stream() {
+                if let Ok(id) = ep.conn.open_stream() {
                     ep.streams.push(id);
                 }
             }
             App::StreamWrite { which, data } => {
                 if let Some(id) = pick(&ep.streams, *which) {
-                    let _ = c.stream_write(id, &data.bytes());
+                    let _ = ep.conn.stream_write(id, &data.bytes());
                 }
             }
             App::StreamRead { which, len } => {
                 if let Some(id) = pick(&ep.streams, *which) {
                     let mut buf = vec![0u8; usize::from(*len)];
-                    if let Ok(weft_core::stream::ReadOutcome::Data(n)) = c.stream_read(id, &mut buf)
+                    if let Ok(weft_core::stream::ReadOutcome::Data(n)) =
+                        ep.conn.stream_read(id, &mut buf)
                     {
                         assert!(n <= buf.len());
                     }
@@ -212,22 +230,26 @@ impl App {
             }
             App::StreamFinish(which) => {
                 if let Some(id) = pick(&ep.streams, *which) {
-                    let _ = c.stream_finish(id);
+                    let _ = ep.conn.stream_finish(id);
                 }
             }
             App::StreamReset { which, code } => {
                 if let Some(id) = pick(&ep.streams, *which) {
-                    let _ = c.stream_reset(id, code.get());
+                    let _ = ep.conn.stream_reset(id, code.get());
                 }
             }
             App::StreamPriority { which, prio: p } => {
                 if let Some(id) = pick(&ep.streams, *which) {
-                    let _ = c.stream_set_priority(id, prio(*p));
+                    let _ = ep.conn.stream_set_priority(id, prio(*p));
                 }
             }
-            App::Close { code, reason } => c.close(now, ErrorCode(code.get()), &text(reason)),
+            _ => {}
         }
-        ep.drain_events();
-        ep.transmit();
     }
+}
+
+/// Without a heap the connection has no streams: stream commands do nothing.
+#[cfg(not(feature = "std"))]
+impl App {
+    fn stream(&self, _: &mut Endpoint) {}
 }

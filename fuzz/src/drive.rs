@@ -4,7 +4,15 @@
 //! of the transport always closes. Shared with the no-alloc project (`noalloc/`).
 
 use weft_core::conn::{Connection, Event};
+pub use weft_core::testing::Got;
 use weft_core::Instant;
+
+/// True when `WEFT_FUZZ_TRACE` is set: every input, timer and event is printed
+/// (for reading a failing input with the `show` example).
+pub fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("WEFT_FUZZ_TRACE").is_some())
+}
 
 /// A connection with its virtual clock and the bytes it sent.
 pub struct Endpoint {
@@ -27,17 +35,6 @@ pub struct Endpoint {
     /// When set, every event with its data copied out.
     pub log: Option<Vec<Got>>,
     buf: Vec<u8>,
-}
-
-/// An event with its data copied out.
-#[derive(Debug, Clone)]
-pub struct Got {
-    /// The event.
-    pub ev: Event,
-    /// Its subject (topic, filter).
-    pub subject: Vec<u8>,
-    /// Its payload.
-    pub payload: Vec<u8>,
 }
 
 impl Endpoint {
@@ -63,11 +60,15 @@ impl Endpoint {
             let Some(ev) = self.conn.poll_event() else {
                 return;
             };
+            if tracing() {
+                eprintln!("{:?} {:?} event {ev:?}", self.conn.role(), self.now);
+            }
             assert_eq!(self.closed, 0, "event after Closed: {ev:?}");
             let mut got = Got {
                 ev,
                 subject: Vec::new(),
                 payload: Vec::new(),
+                text: String::new(),
             };
             if let Some(id) = ev.data_id() {
                 let d = self.conn.data(id);
@@ -75,6 +76,7 @@ impl Endpoint {
                 if let (Some(d), true) = (d, self.log.is_some()) {
                     got.subject = d.subject.to_vec();
                     got.payload = d.payload.to_vec();
+                    got.text = d.text.to_string();
                 }
             }
             if let Some(log) = self.log.as_mut() {
@@ -117,6 +119,9 @@ impl Endpoint {
     /// again after draining. Once events are drained it must take something.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         let mut stalls = 0;
+        if tracing() {
+            eprintln!("{:?} {:?} input {:02x?}", self.conn.role(), self.now, bytes);
+        }
         while !bytes.is_empty() {
             let n = self.conn.handle_input(self.now, bytes);
             assert!(n <= bytes.len(), "took {n} of {}", bytes.len());
@@ -155,6 +160,9 @@ impl Endpoint {
                     } else {
                         fired_at_same = 0;
                         self.now = t;
+                    }
+                    if tracing() {
+                        eprintln!("{:?} {:?} timeout", self.conn.role(), self.now);
                     }
                     self.conn.handle_timeout(self.now);
                     self.drain_events();

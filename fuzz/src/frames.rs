@@ -254,7 +254,9 @@ fn utf8(b: &[u8]) -> String {
 fn encode(f: &Frame<'_>, out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + f.encoded_len(), 0);
-    let n = f.encode(&mut out[start..]).expect("encoded_len bytes hold the frame");
+    let n = f
+        .encode(&mut out[start..])
+        .expect("encoded_len bytes hold the frame");
     assert_eq!(n, f.encoded_len(), "encode wrote encoded_len bytes: {f:?}");
 }
 
@@ -328,7 +330,12 @@ impl FrameSpec {
                 },
                 out,
             ),
-            S::Message(p) => encode(&Frame::Message { payload: &p.bytes() }, out),
+            S::Message(p) => encode(
+                &Frame::Message {
+                    payload: &p.bytes(),
+                },
+                out,
+            ),
             S::Request {
                 id,
                 timeout_ms,

@@ -31,7 +31,11 @@ pub enum WireOp {
 }
 
 fn feed_split(ep: &mut Endpoint, bytes: &[u8], split: u16) {
-    let step = if split == 0 { bytes.len().max(1) } else { usize::from(split) };
+    let step = if split == 0 {
+        bytes.len().max(1)
+    } else {
+        usize::from(split)
+    };
     for piece in bytes.chunks(step) {
         ep.feed(piece);
     }
@@ -82,7 +86,7 @@ pub fn server_raw(data: &[u8]) {
             0xc0..=0xdf => server.advance(u64::from(c - 0xc0) * 50),
             _ => {
                 let op = match c & 7 {
-                    0 | 1 | 2 => App::Respond {
+                    0..=2 => App::Respond {
                         which: 0,
                         outcome: c,
                         message: crate::frames::Text::Vocab(0),

@@ -1,18 +1,17 @@
 //! Configurations and the real handshake the connection targets start from.
 
-use crate::drive::{shuttle, Endpoint};
-use std::sync::Arc;
+use crate::drive::Endpoint;
 use weft_core::auth::PskAuthenticator;
-use weft_core::conn::Connection;
-use weft_core::{Config, Instant, Role};
+use weft_core::testing::{self, Pair};
+use weft_core::{Config, Instant};
 
-/// The pre-shared key of the PSK configurations.
-pub const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+/// The pre-shared key of the PSK configurations (weft-core's test key).
+pub const KEY: &[u8] = testing::KEY;
 /// Its id.
 pub const KEY_ID: &[u8] = b"device-7";
 
-/// Start time of every target.
-pub const T0: Instant = Instant::from_millis(1_000);
+/// Start time of every target (that of weft-core's test `Pair`).
+pub const T0: Instant = testing::START;
 
 /// A configuration chosen by the bits of `bits`: 1 PSK authentication, 2 no CRC
 /// (integrity waived; both sides must waive it), 4 small limits, 8 no heartbeat or
@@ -21,7 +20,7 @@ pub fn config(bits: u8) -> Config {
     let mut c = Config::default();
     if bits & 1 != 0 {
         let a = PskAuthenticator::with_client_key(KEY_ID, KEY).expect("valid key");
-        c.auth = Some(Arc::new(a));
+        c.auth = Some(testing::auth_handle(a));
     }
     if bits & 2 != 0 {
         c.params.integrity = false;
@@ -59,17 +58,15 @@ pub fn config(bits: u8) -> Config {
     c
 }
 
-/// A client and a server with configuration `bits`, after a real handshake.
+/// A client and a server with configuration `bits`, after a real handshake
+/// (weft-core's shared test `Pair`, seeds and clock included).
 pub fn handshaken(bits: u8) -> (Endpoint, Endpoint) {
-    let mut client = Endpoint::new(
-        Connection::new(Role::Client, config(bits), T0, [11; 32]),
-        T0,
-    );
-    let mut server = Endpoint::new(
-        Connection::new(Role::Server, config(bits), T0, [22; 32]),
-        T0,
-    );
-    shuttle(&mut client, &mut server);
-    assert!(client.conn.is_established() && server.conn.is_established());
-    (client, server)
+    let p = Pair::established(config(bits), config(bits));
+    let Pair {
+        client,
+        server,
+        now,
+        ..
+    } = p;
+    (Endpoint::new(client, now), Endpoint::new(server, now))
 }

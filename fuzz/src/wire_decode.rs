@@ -73,7 +73,11 @@ fn check_frame(f: &Frame<'_>, wire: &[u8]) {
     let n = f.encoded_len();
     let mut out = vec![0u8; n + 8];
     // Too small a buffer is refused, never overrun.
-    assert_eq!(f.encode(&mut out[..n - 1]), None, "encode into short buffer");
+    assert_eq!(
+        f.encode(&mut out[..n - 1]),
+        None,
+        "encode into short buffer"
+    );
     let m = f.encode(&mut out).expect("encode");
     assert_eq!(m, n, "encoded_len of {f:?}");
     assert_eq!(&out[..m], wire, "re-encoding {f:?}");
@@ -99,5 +103,8 @@ fn check_params(bytes: &[u8]) {
     let n = w.finish().expect("parameters fit in 512 bytes");
     assert_eq!(n, p.encoded_len());
     assert_eq!(Params::decode(&buf[..n]), Ok(p), "parameters round trip");
-    assert!(n <= bytes.len() || bytes.is_empty(), "canonical form is no longer");
+    assert!(
+        n <= bytes.len() || bytes.is_empty(),
+        "canonical form is no longer"
+    );
 }
