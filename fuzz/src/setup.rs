@@ -13,14 +13,22 @@ pub const KEY_ID: &[u8] = b"device-7";
 /// Start time of every target (that of weft-core's test `Pair`).
 pub const T0: Instant = testing::START;
 
+thread_local! {
+    /// One authenticator for every configuration: without a heap weft-core holds a
+    /// `'static` reference, which `testing::auth_handle` makes by leaking, and a
+    /// leak per input runs the fuzzer out of memory.
+    static AUTH: weft_core::config::AuthHandle = testing::auth_handle(
+        PskAuthenticator::with_client_key(KEY_ID, KEY).expect("valid key"),
+    );
+}
+
 /// A configuration chosen by the bits of `bits`: 1 PSK authentication, 2 no CRC
 /// (integrity waived; both sides must waive it), 4 small limits, 8 no heartbeat or
 /// idle timeout, 16 manual subscription credit.
 pub fn config(bits: u8) -> Config {
     let mut c = Config::default();
     if bits & 1 != 0 {
-        let a = PskAuthenticator::with_client_key(KEY_ID, KEY).expect("valid key");
-        c.auth = Some(testing::auth_handle(a));
+        c.auth = Some(AUTH.with(Clone::clone));
     }
     if bits & 2 != 0 {
         c.params.integrity = false;
