@@ -6,6 +6,7 @@
 # hand-made seed-* files are kept as they are. Run after fuzz/run.sh has built the
 # targets: fuzz/cmin.sh [-s KB] [TARGET...]
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")"
 kb=40
 if [ "${1:-}" = "-s" ]; then
@@ -22,20 +23,25 @@ for t in "${targets[@]}"; do
   mkdir -p corpus/$t work/$t
   "$bin" -merge=1 -rss_limit_mb=2048 -timeout=20 "$new" corpus/$t work/$t >/dev/null 2>&1
   # Seeds stay; merged inputs that duplicate a seed are dropped.
-  for f in corpus/$t/seed-*; do
-    [ -e "$f" ] || continue
+  seeds=(corpus/$t/seed-*)
+  for f in "${seeds[@]}"; do
     rm -f "$new/$(sha1sum "$f" | cut -d' ' -f1)"
   done
-  budget=$((kb * 1024 - $(cat corpus/$t/seed-* 2>/dev/null | wc -c)))
+  used=0
+  [ ${#seeds[@]} = 0 ] || used=$(cat "${seeds[@]}" | wc -c)
+  budget=$((kb * 1024 - used))
   # Largest first out until under budget.
-  total=$(cat "$new"/* 2>/dev/null | wc -c)
+  merged=("$new"/*)
+  total=0
+  [ ${#merged[@]} = 0 ] || total=$(cat "${merged[@]}" | wc -c)
   for f in $(ls -S "$new"); do
     [ "$total" -le "$budget" ] && break
     total=$((total - $(stat -c %s "$new/$f")))
     rm "$new/$f"
   done
   find corpus/$t -type f ! -name 'seed-*' -delete
-  mv "$new"/* corpus/$t/ 2>/dev/null || true
-  rmdir "$new" 2>/dev/null || rm -rf "$new"
+  merged=("$new"/*)
+  [ ${#merged[@]} = 0 ] || mv "${merged[@]}" corpus/$t/
+  rm -rf "$new"
   printf '%-15s %5d files %7d bytes\n' "$t" "$(ls corpus/$t | wc -l)" "$(cat corpus/$t/* | wc -c)"
 done
