@@ -67,6 +67,8 @@ const CATALOGUE: &[&str] = &[
     "close/stats",
     "close/linger-reads-to-eof",
     "close/linger-bounded",
+    "close/during-handshake",
+    "close/drop-during-handshake",
     "limits/first-frame-not-hello",
     "limits/bad-crc",
     "limits/bad-header-check",

@@ -90,13 +90,18 @@ impl Drop for Srv {
     }
 }
 
+impl From<TestServer> for Srv {
+    fn from(t: TestServer) -> Self {
+        Srv {
+            addr: t.addr,
+            stop: Some(t.stop),
+        }
+    }
+}
+
 /// [`start`], returning a guard that stops the server when dropped.
 pub fn serve(server: &dyn Runtime, config: Config) -> Result<Srv, String> {
-    let t = start(server, config)?;
-    Ok(Srv {
-        addr: t.addr,
-        stop: Some(t.stop),
-    })
+    start(server, config).map(Srv::from)
 }
 
 /// Connects a client and waits for the handshake.

@@ -826,6 +826,9 @@ impl Connection {
     }
 
     fn can_send_app(&self) -> Result<(), Error> {
+        if self.closing.after_handshake.is_some() {
+            return Err(Error::Closed);
+        }
         match self.phase {
             Phase::Established => Ok(()),
             Phase::Handshake | Phase::AwaitAuth if self.role == Role::Client => Ok(()),

@@ -244,7 +244,8 @@ pub struct Stats {
     /// Data frames (messages, requests, responses, publications, deliveries) that
     /// were accepted but never written out because the connection ended first.
     /// Frames already written may still have been lost in transit: only requests
-    /// learn that (`Outcome::Lost`).
+    /// learn that (`Outcome::Lost`). If the handshake never completed, every data
+    /// frame accepted counts, written or not: the peer processes none of them.
     pub unsent: u64,
     /// Bytes of messages being reassembled.
     pub reassembly_bytes: u64,
