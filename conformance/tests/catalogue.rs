@@ -49,6 +49,7 @@ const CATALOGUE: &[&str] = &[
     "pubsub/drop-newest",
     "pubsub/slow-consumer",
     "pubsub/subscription-limit",
+    "pubsub/subscribe-acknowledged",
     "stream/echo",
     "stream/flow-control",
     "stream/half-close",

@@ -1,7 +1,7 @@
 //! The application's side: [`Handle`] and its futures. They work on any executor:
 //! they only use the [`Waker`] they are polled with.
 
-use super::shared::{closed_reply, lock, wake, Shared, Slot, StreamWaiters, SubQueue};
+use super::shared::{closed_reply, lock, wake, Shared, Slot, StreamWaiters};
 use super::{Delivery, Reply};
 use bytes::Bytes;
 use core::future::Future;
@@ -9,19 +9,19 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::vec::Vec;
-use weft_core::config::{OverflowPolicy, Priority};
+use weft_core::config::Priority;
 use weft_core::conn::{CloseInfo, Negotiated, Outcome, Stats};
 use weft_core::error::{Error, ErrorCode};
 use weft_core::stream::ReadOutcome;
 use weft_core::time::Instant;
 
-fn push_waker(list: &mut std::vec::Vec<Waker>, w: &Waker) {
+pub(crate) fn push_waker(list: &mut std::vec::Vec<Waker>, w: &Waker) {
     if !list.iter().any(|x| x.will_wake(w)) {
         list.push(w.clone());
     }
 }
 
-fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
+pub(crate) fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
     match slot {
         Some(x) if x.will_wake(w) => {}
         _ => *slot = Some(w.clone()),
@@ -141,23 +141,6 @@ impl Handle {
                 timeout,
             },
         }
-    }
-
-    /// Subscribes to a topic filter (optionally in a queue group).
-    pub fn subscribe(
-        &self,
-        filter: &str,
-        group: Option<&str>,
-        policy: OverflowPolicy,
-    ) -> Result<Subscription, Error> {
-        let mut st = lock(&self.shared);
-        let id = st.conn.subscribe(filter, group, policy)?;
-        st.subs.insert(id, SubQueue::default());
-        st.wake_driver();
-        Ok(Subscription {
-            shared: self.shared.clone(),
-            sub_id: id,
-        })
     }
 
     /// The next one-way message; `None` once the connection is closed and none is
@@ -546,6 +529,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    pub(crate) fn new(shared: Shared, sub_id: u64) -> Self {
+        Subscription { shared, sub_id }
+    }
+
     /// The subscription id.
     pub fn id(&self) -> u64 {
         self.sub_id

@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 mod executor;
+mod flush;
 mod handle;
 mod hub;
 mod io;
@@ -64,6 +65,7 @@ pub mod __private {
 }
 
 pub use executor::{Executor, Spawner};
+pub use flush::{Flush, SubscribeFuture};
 pub use handle::{
     AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
     NextMessages, NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
@@ -181,6 +183,8 @@ pub fn connect_with(
         request_cap_waiters: Vec::new(),
         closed: None,
         closed_wakers: Vec::new(),
+        flushes: HashMap::new(),
+        flush_room: Vec::new(),
         handles: 1,
         hub_events: VecDeque::new(),
         stalled: false,

@@ -2,6 +2,7 @@
 //! application's [`Handle`](super::Handle)s: the connection behind one lock, the
 //! waiters, and the bounded queues between them.
 
+use super::flush::FlushSlot;
 pub(crate) use super::sync::lock;
 use super::sync::{Arc, Mutex};
 use super::{Clock, Delivery, IncomingRequest, Reply};
@@ -10,7 +11,7 @@ use core::task::Waker;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::vec::Vec;
 use weft_core::config::OverflowPolicy;
-use weft_core::conn::{CloseInfo, Connection, DataId, Event, Outcome};
+use weft_core::conn::{CloseInfo, Connection, DataId, Event, FlushId, Outcome};
 use weft_core::error::ErrorCode;
 use weft_core::time::Instant;
 
@@ -92,6 +93,10 @@ pub(crate) struct State {
     pub(crate) request_cap_waiters: Vec<Waker>,
     pub(crate) closed: Option<CloseInfo>,
     pub(crate) closed_wakers: Vec<Waker>,
+    /// Flushes the application waits for, and tasks waiting for room for one
+    /// (`weft_core::conn::MAX_FLUSHES` are outstanding).
+    pub(crate) flushes: HashMap<FlushId, FlushSlot>,
+    pub(crate) flush_room: Vec<Waker>,
     /// Live handles; dropping the last one closes the connection gracefully.
     pub(crate) handles: usize,
     pub(crate) hub_events: VecDeque<HubEvent>,
@@ -280,6 +285,13 @@ impl State {
                     credit,
                 });
             }
+            Event::Flushed(id) => {
+                if let Some(f) = self.flushes.get_mut(&id) {
+                    f.done = true;
+                    wake(&mut f.waker);
+                }
+                self.flush_room.drain(..).for_each(Waker::wake);
+            }
             Event::Unsubscribed { sub_id } => {
                 self.hub_events.push_back(HubEvent::Unsubscribe { sub_id })
             }
@@ -367,6 +379,10 @@ impl State {
         self.send_waiters.drain(..).for_each(Waker::wake);
         self.request_cap_waiters.drain(..).for_each(Waker::wake);
         self.closed_wakers.drain(..).for_each(Waker::wake);
+        for f in self.flushes.values_mut() {
+            wake(&mut f.waker);
+        }
+        self.flush_room.drain(..).for_each(Waker::wake);
     }
 }
 
@@ -455,10 +471,16 @@ impl Driver {
     /// least [`Connection::MIN_TRANSMIT_BUFFER`] bytes so progress never depends on
     /// the peer's limits.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        // Pub/sub events the hub has not applied yet (a stalled publish, or events a
+        // handle's call drained) hold back the PONGs owed to the peer: a PONG
+        // promises that what came before its PING was processed (spec 14.1).
+        self.flush_hub();
         let n = {
             let mut st = lock(&self.shared);
             let now = st.now();
             st.unpark();
+            let unapplied = !st.hub_events.is_empty();
+            st.conn.hold_pongs(unapplied);
             let n = st.conn.poll_transmit(now, buf);
             // Transmitting can free queue room and complete a drain: tell the waiters,
             // resume events paused on a full application queue, and retry parked

@@ -109,16 +109,22 @@ impl Client {
     }
 
     /// Subscribes to a topic filter (`*` matches one token, `>` the rest),
-    /// optionally in a queue group (each message goes to one member).
+    /// optionally in a queue group (each message goes to one member), and waits
+    /// until the server has registered it ([`Handle::subscribe`]).
     pub fn subscribe(
         &self,
         filter: &str,
         group: Option<&str>,
         policy: OverflowPolicy,
     ) -> Result<BlockingSubscription, Error> {
-        self.handle
-            .subscribe(filter, group, policy)
+        block_on(self.handle.subscribe(filter, group, policy))
             .map(|sub| BlockingSubscription { sub })
+    }
+
+    /// Waits until the server has processed everything sent before
+    /// ([`Handle::flush`]).
+    pub fn flush(&self) -> Result<(), Error> {
+        block_on(self.handle.flush())
     }
 
     /// Waits for the next one-way message from the peer; `None` once closed.

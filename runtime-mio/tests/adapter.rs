@@ -281,13 +281,7 @@ fn pubsub_queue_group_through_the_hub() {
     let mut sc = c
         .subscribe("jobs.>", None, OverflowPolicy::DropOldest)
         .expect("sub c");
-    // A round trip behind each SUBSCRIBE: the server took it (the hub has it).
-    for x in [&a, &b, &c] {
-        assert_eq!(
-            x.request(b"echo", b"", None).expect("echo").outcome,
-            Outcome::Ok
-        );
-    }
+    // Each subscribe returned once the server's hub registered it.
     const N: usize = 20;
     for i in 0..N {
         p.publish(&format!("jobs.{i}"), i.to_string().as_bytes())

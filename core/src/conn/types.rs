@@ -168,6 +168,9 @@ pub enum Event {
     StreamClosed(u64),
     /// Sends that returned `Blocked` may be retried.
     Writable,
+    /// The peer processed everything queued before the flush of this id
+    /// (`Connection::flush`).
+    Flushed(super::FlushId),
     /// The peer started a graceful close: finish in-flight work; new requests fail.
     Draining {
         /// The peer's close code.

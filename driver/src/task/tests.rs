@@ -209,11 +209,12 @@ fn timer_is_rearmed_only_when_the_deadline_moves_earlier() {
     assert_eq!(&m[..], b"after");
 }
 
-/// A server task whose driver finishes at once (its only handle dropped during
-/// the handshake: an error close), and the test's raw end of its pipe.
+/// A server task whose driver finishes at once (an error close during the
+/// handshake), and the test's raw end of its pipe.
 fn finishing_server() -> (Task, PipeEnd, TimerControl, Instant) {
     let (a, b) = mem::pipe(1 << 20);
     let (server, handle, control) = task(Role::Server, b);
+    handle.close(weft_core::ErrorCode::INTERNAL_ERROR, "test");
     drop(handle);
     (server, a, control, Instant::now())
 }
