@@ -70,6 +70,7 @@ const CATALOGUE: &[&str] = &[
     "close/linger-bounded",
     "close/during-handshake",
     "close/drop-during-handshake",
+    "close/shutdown-delivers",
     "limits/first-frame-not-hello",
     "limits/bad-crc",
     "limits/bad-header-check",

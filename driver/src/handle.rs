@@ -220,6 +220,23 @@ impl Handle {
         st.wake_driver();
     }
 
+    /// Closes gracefully and waits until the connection is over: everything
+    /// accepted before the call has been delivered to the peer's application
+    /// (`Ok`), or the close says why not (`Err`, with [`Stats::unsent`] counting
+    /// what was never written). Await it before leaving `main` or dropping the
+    /// runtime: a runtime that stops drops its I/O tasks mid-drain, and what was
+    /// still queued is lost. Dropping the last handle closes gracefully too, but
+    /// nobody learns the outcome.
+    pub async fn shutdown(&self) -> Result<(), CloseInfo> {
+        self.close(ErrorCode::NO_ERROR, "");
+        let info = self.closed().await;
+        if info.kind == weft_core::conn::CloseKind::Graceful && self.stats().unsent == 0 {
+            Ok(())
+        } else {
+            Err(info)
+        }
+    }
+
     /// Resolves when the connection is over.
     pub fn closed(&self) -> Closed {
         Closed {

@@ -361,3 +361,53 @@ fn a_slow_reader_holds_the_sender_back_and_loses_nothing() {
         }
     });
 }
+
+/// The shutdown an application does before leaving `main`: `shutdown().await`
+/// on its handle, then the runtime may go. The client runs on a runtime of its
+/// own that is dropped right after; the server, on another, received everything.
+#[test]
+fn shutdown_before_the_runtime_goes_loses_nothing() {
+    const N: u32 = 2_000;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let addr = server_rt.block_on(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.serve(move |h: Handle| {
+            let tx = tx.clone();
+            async move {
+                let mut n = 0u32;
+                while let Some(m) = h.next_message().await {
+                    assert_eq!(&m[..], &n.to_be_bytes(), "in order, unchanged");
+                    n += 1;
+                }
+                let _ = tx.try_send(n);
+            }
+        }));
+        addr
+    });
+    {
+        // The application's `main`: its own runtime, dropped at the end.
+        let client_rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        client_rt.block_on(async {
+            let h = weft_tokio::connect(addr, Config::default()).await.unwrap();
+            for i in 0..N {
+                h.send(&i.to_be_bytes()).await.expect("send");
+            }
+            h.shutdown().await.expect("a graceful shutdown");
+        });
+    }
+    let n = rx
+        .recv_timeout(HANG_LIMIT)
+        .expect("the server's connection ended");
+    assert_eq!(n, N, "every message sent before shutdown arrived");
+}

@@ -104,6 +104,13 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             expected: "Client connects, sends 100 one-way messages and drops its only handle: Closed{Graceful, NO_ERROR, initiator Local}; the server's connection received all 100.",
             run: drop_during_handshake,
         },
+        Scenario {
+            id: "close/shutdown-delivers",
+            spec: "§15.2",
+            requirement: "shutdown() closes gracefully and returns only once everything accepted before it was delivered.",
+            expected: "Client connects, queues 1000 one-way messages without waiting, awaits shutdown(): Ok; the server's connection received all 1000.",
+            run: shutdown_delivers,
+        },
     ]
 }
 
@@ -143,6 +150,26 @@ fn send_before_handshake(client: &dyn Runtime, srv: &Srv) -> Result<Handle, Stri
 fn server_count(rx: &Receiver<u64>) -> Result<u64, String> {
     rx.recv_timeout(Duration::from_secs(20))
         .map_err(|e| format!("the server's connection did not end: {e}"))
+}
+
+fn shutdown_delivers(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let (srv, rx) = counting_server(server)?;
+    let h = connect_to(client, srv.addr, Config::default())?;
+    let mut sent = 0u32;
+    while sent < 1000 {
+        match h.try_send(&sent.to_be_bytes()) {
+            Ok(()) => sent += 1,
+            // A full send queue: wait for room, as an application would.
+            Err(Error::Blocked) => run(client, h.send(&sent.to_be_bytes()))
+                .map(|()| sent += 1)
+                .map_err(|e| format!("send {sent}: {e}"))?,
+            Err(e) => return Err(format!("send {sent}: {e}")),
+        }
+    }
+    let r = run(client, h.shutdown());
+    check(r.is_ok(), || format!("shutdown gave {r:?}"))?;
+    let n = server_count(&rx)?;
+    check(n == 1000, || format!("the server received {n} of 1000"))
 }
 
 fn close_during_handshake(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
