@@ -592,6 +592,15 @@ impl Subscription {
     }
 }
 
+/// Deliveries as a stream (`StreamExt::next` of futures, tokio-stream or
+/// futures-lite); it ends once the connection is closed and nothing is left.
+impl futures_core::Stream for Subscription {
+    type Item = Delivery;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        Subscription::poll_next(self.get_mut(), cx)
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut st = lock(&self.shared);

@@ -53,6 +53,7 @@ mod handle;
 mod hub;
 mod io;
 pub mod mem;
+mod reply;
 mod shared;
 mod stream_type;
 mod sync;
@@ -64,6 +65,8 @@ pub mod __private {
     pub use weft_core::Error;
 }
 
+/// The payload type of received messages and replies (shared, zero-copy).
+pub use bytes::Bytes;
 pub use executor::{Executor, Spawner};
 pub use flush::{Flush, SubscribeFuture};
 pub use handle::{
@@ -72,16 +75,16 @@ pub use handle::{
 };
 pub use hub::Hub;
 pub use io::{Timer, Transport};
+pub use reply::{Reply, RequestError};
 pub use shared::Driver;
 pub use task::IoTask;
 
-use bytes::Bytes;
 use shared::State;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::vec::Vec;
 use sync::{Arc, Mutex};
 use weft_core::config::{Config, Role};
-use weft_core::conn::{Connection, Outcome};
+use weft_core::conn::Connection;
 use weft_core::secrets::SEED_LEN;
 use weft_core::time::Instant;
 
@@ -118,17 +121,6 @@ impl Default for Clock {
     fn default() -> Self {
         Clock::new()
     }
-}
-
-/// How a request ended, with its payload and error text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    /// The outcome.
-    pub outcome: Outcome,
-    /// Result payload (empty unless `Ok`).
-    pub payload: Bytes,
-    /// Error message of an error outcome.
-    pub message: Bytes,
 }
 
 /// A message received on a subscription.

@@ -63,12 +63,14 @@ pub use async_executor::{Executor, Task};
 pub use async_io::block_on;
 
 pub use weft_core;
+pub use weft_core::auth::{Authenticator, PskAuthenticator};
 pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
 pub use weft_core::router::RouterConfig;
 pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 pub use weft_driver::{
-    Delivery, Driver, Handle, Hub, IncomingRequest, NextMessage, NextRequest, Reply, RequestFuture,
-    SendFuture, Subscription, WeftStream,
+    AcceptStream, Bytes, Closed, Connected, Delivery, Driver, Flush, Handle, Hub, IncomingRequest,
+    NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestError, RequestFuture,
+    SendFuture, SubscribeFuture, Subscription, WeftStream,
 };
 
 use std::sync::OnceLock;

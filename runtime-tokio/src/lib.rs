@@ -62,12 +62,14 @@ use tracing::Instrument as _;
 use weft_driver::{self as driver, Driver};
 
 pub use stream::Stream;
+pub use weft_core::auth::{Authenticator, PskAuthenticator};
 pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
 pub use weft_core::router::RouterConfig;
 pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 pub use weft_driver::{
-    Delivery, Handle, Hub, IncomingRequest, NextMessage, NextRequest, Reply, RequestFuture,
-    SendFuture, Subscription, WeftStream,
+    AcceptStream, Bytes, Closed, Connected, Delivery, Flush, Handle, Hub, IncomingRequest,
+    NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestError, RequestFuture,
+    SendFuture, SubscribeFuture, Subscription, WeftStream,
 };
 
 /// What is needed from tokio to run this crate without depending on tokio

@@ -74,6 +74,24 @@ pub struct CloseInfo {
     pub kind: CloseKind,
 }
 
+impl core::fmt::Display for CloseInfo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let by = match self.initiator {
+            Side::Local => "by us",
+            Side::Peer => "by the peer",
+        };
+        match self.kind {
+            CloseKind::Graceful => write!(f, "connection closed gracefully {by} ({})", self.code),
+            CloseKind::Error => write!(f, "connection closed on error {by}: {}", self.code),
+            CloseKind::Lost => f.write_str("connection lost (the transport ended without a CLOSE)"),
+        }
+    }
+}
+
+/// A close is an error to whoever expected the connection to go on (a failed
+/// handshake, a shutdown that could not drain).
+impl core::error::Error for CloseInfo {}
+
 /// Something happened. Events carry ids; data is read with `Connection::data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -222,3 +222,30 @@ fn close_during_a_failing_handshake_reports_what_was_not_sent() {
         .iter()
         .any(|g| matches!(g.ev, Event::Message { .. })));
 }
+
+#[test]
+fn close_info_says_who_closed_how_and_why() {
+    let s = |code, initiator, kind| {
+        CloseInfo {
+            code,
+            initiator,
+            kind,
+        }
+        .to_string()
+    };
+    assert_eq!(
+        s(ErrorCode::NO_ERROR, Side::Peer, CloseKind::Graceful),
+        "connection closed gracefully by the peer (NO_ERROR)"
+    );
+    assert_eq!(
+        s(ErrorCode::AUTH_FAILED, Side::Local, CloseKind::Error),
+        "connection closed on error by us: AUTH_FAILED"
+    );
+    assert!(s(ErrorCode::NO_ERROR, Side::Local, CloseKind::Lost).contains("lost"));
+    let e: &dyn core::error::Error = &CloseInfo {
+        code: ErrorCode::NO_ERROR,
+        initiator: Side::Local,
+        kind: CloseKind::Lost,
+    };
+    assert!(e.source().is_none());
+}
