@@ -81,6 +81,12 @@ impl Handle {
         lock(&self.shared).conn.peer_key_id().map(<[u8]>::to_vec)
     }
 
+    /// The transport's peer address, when the adapter knows one (TCP
+    /// connections of every adapter's `connect` and server).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.shared).peer_addr
+    }
+
     /// Connection statistics.
     pub fn stats(&self) -> Stats {
         lock(&self.shared).conn.stats()

@@ -177,6 +177,7 @@ pub fn connect_with(
         closed_wakers: Vec::new(),
         flushes: HashMap::new(),
         flush_room: Vec::new(),
+        peer_addr: None,
         handles: 1,
         hub_events: VecDeque::new(),
         stalled: false,

@@ -97,6 +97,8 @@ pub(crate) struct State {
     /// (`weft_core::conn::MAX_FLUSHES` are outstanding).
     pub(crate) flushes: HashMap<FlushId, FlushSlot>,
     pub(crate) flush_room: Vec<Waker>,
+    /// The transport's peer address, if the adapter knows one.
+    pub(crate) peer_addr: Option<std::net::SocketAddr>,
     /// Live handles; dropping the last one closes the connection gracefully.
     pub(crate) handles: usize,
     pub(crate) hub_events: VecDeque<HubEvent>,
@@ -498,6 +500,11 @@ impl Driver {
         let st = lock(&self.shared);
         let t = st.conn.poll_timeout()?;
         Some(st.clock.to_std(t))
+    }
+
+    /// Records the transport's peer address, for [`Handle::peer_addr`](super::Handle::peer_addr).
+    pub fn set_peer_addr(&self, addr: std::net::SocketAddr) {
+        lock(&self.shared).peer_addr = Some(addr);
     }
 
     /// Registers the waker to wake when an application command queued work, a

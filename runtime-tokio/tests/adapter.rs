@@ -411,3 +411,72 @@ fn shutdown_before_the_runtime_goes_loses_nothing() {
         .expect("the server's connection ended");
     assert_eq!(n, N, "every message sent before shutdown arrived");
 }
+
+/// A server's graceful shutdown: it stops accepting, closes every connection
+/// with NO_ERROR after what was in flight, and returns once all are done.
+#[test]
+fn serve_with_shutdown_drains_every_connection_and_returns() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (count_tx, mut count_rx) = tokio::sync::mpsc::channel::<(u32, bool)>(4);
+        let serving = tokio::spawn(server.serve_with_shutdown(
+            move |h: Handle| {
+                let count_tx = count_tx.clone();
+                async move {
+                    let has_peer = h.peer_addr().is_some_and(|a| a.ip().is_loopback());
+                    let mut n = 0;
+                    while h.next_message().await.is_some() {
+                        n += 1;
+                    }
+                    let _ = count_tx.send((n, has_peer)).await;
+                }
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let a = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        let b = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        for h in [&a, &b] {
+            for i in 0..50u32 {
+                h.send(&i.to_be_bytes()).await.unwrap();
+            }
+            h.flush().await.expect("the server has them");
+        }
+        stop_tx.send(()).unwrap();
+        for h in [&a, &b] {
+            let info = h.closed().await;
+            assert_eq!(
+                (info.kind, info.code, info.initiator),
+                (
+                    CloseKind::Graceful,
+                    weft_tokio::ErrorCode::NO_ERROR,
+                    weft_tokio::Side::Peer
+                ),
+                "{info}"
+            );
+        }
+        serving.await.unwrap().expect("serve returned Ok");
+        for _ in 0..2 {
+            let (n, has_peer) = count_rx.recv().await.expect("an app ended");
+            assert_eq!(n, 50);
+            assert!(has_peer, "the app saw its peer's address");
+        }
+        assert!(true_if_refused(addr).await, "the listener is closed");
+    });
+}
+
+/// True if a connection to `addr` is refused or ends at once (a closed listener).
+async fn true_if_refused(addr: std::net::SocketAddr) -> bool {
+    match TcpStream::connect(addr).await {
+        Err(_) => true,
+        Ok(mut s) => {
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b).await, Ok(0) | Err(_))
+        }
+    }
+}
