@@ -68,6 +68,7 @@ const CATALOGUE: &[&str] = &[
     "close/stats",
     "close/linger-reads-to-eof",
     "close/linger-bounded",
+    "close/linger-ends-write-first",
     "close/during-handshake",
     "close/drop-during-handshake",
     "close/shutdown-delivers",

@@ -106,6 +106,11 @@ pub fn global_executor() -> &'static Executor<'static> {
 /// dropping the last [`Handle`] closes the connection gracefully. To run the task
 /// elsewhere, build it with [`DriverTask::new`] from
 /// [`weft_driver::connect`].
+///
+/// Closing ends `io`'s write direction with `poll_close` (spec 15.5): pass a
+/// transport whose `poll_close` does so. async-io's `Async<TcpStream>` only
+/// flushes there, so a bare one makes every close wait for the linger period;
+/// [`connect`] and [`Server`] wrap theirs.
 pub fn spawn<T>(io: T, role: Role, config: Config, executor: &Executor<'_>) -> Handle
 where
     T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static,

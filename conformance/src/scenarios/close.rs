@@ -91,6 +91,13 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             run: linger_bounded,
         },
         Scenario {
+            id: "close/linger-ends-write-first",
+            spec: "§15.5 step 2",
+            requirement: "A side whose connection is over ends its write direction at once (TCP FIN), without waiting for the peer's end of stream.",
+            expected: "Server linger 30 s; raw peer, after the handshake, sends a record with a flipped CRC byte and keeps its own write direction open: it reads CLOSE(INTEGRITY_ERROR), then end of stream within its 3 s read timeout (not at the linger's end); still serves others.",
+            run: linger_ends_write_first,
+        },
+        Scenario {
             id: "close/during-handshake",
             spec: "§15.2, §7.3",
             requirement: "A graceful close asked for before the handshake ends waits for it, then sends and drains what was accepted before it.",
@@ -431,6 +438,30 @@ fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(),
         closed?;
         eof.map_err(|e| format!("after the server's CLOSE: {e}"))?;
         wrote.map_err(|e| format!("the server refused input while closing: {e}"))?;
+    }
+    still_serves(client, &srv)
+}
+
+fn linger_ends_write_first(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    // A linger far above the raw peer's read timeout: only a shut-down write
+    // direction gives the peer its end of stream in time.
+    let cfg = Config {
+        linger: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let srv = serve(server, cfg)?;
+    {
+        let mut r = Raw::connect(srv.addr)?;
+        r.handshake()?;
+        let mut damaged = raw::record(&raw::frame(&Frame::Message {
+            payload: b"damaged",
+        }));
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x40;
+        r.send(&damaged)?;
+        r.expect_close_code(ErrorCode::INTEGRITY_ERROR)?;
+        r.expect_clean_eof()
+            .map_err(|e| format!("end of stream while our write side is open: {e}"))?;
     }
     still_serves(client, &srv)
 }
