@@ -72,6 +72,12 @@ pub use weft_driver::{
     SendFuture, SubscribeFuture, Subscription, WeftStream,
 };
 
+/// The README's examples (the adapter's and the core's), compiled as doctests
+/// here, where both crates and tokio's macros are at hand, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// What is needed from tokio to run this crate without depending on tokio
 /// directly: the runtime and its builder.
 pub mod runtime {
