@@ -504,6 +504,31 @@ impl IncomingRequest {
     }
 }
 
+impl IncomingRequest {
+    /// When the requester gives up, as a std instant (`None`: it set no deadline).
+    /// Past it the request counts as cancelled and an answer is not sent.
+    pub fn deadline_at(&self) -> Option<std::time::Instant> {
+        let d = self.deadline?;
+        let shared = self.shared.as_ref()?;
+        Some(lock(shared).clock.to_std(d))
+    }
+
+    /// True once the requester cancelled the request, its deadline passed, or the
+    /// connection closed: an answer would not be sent.
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| {
+            let st = lock(s);
+            st.cancelled.contains(&self.id) || st.closed.is_some()
+        })
+    }
+
+    /// Resolves once [`is_cancelled`](Self::is_cancelled) holds: race the work
+    /// against it to stop early.
+    pub fn cancelled(&self) -> crate::RequestCancelled {
+        crate::serve::RequestCancelled::new(self.shared.clone(), self.id)
+    }
+}
+
 impl Drop for IncomingRequest {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {

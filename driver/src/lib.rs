@@ -54,6 +54,7 @@ mod hub;
 mod io;
 pub mod mem;
 mod reply;
+mod serve;
 mod shared;
 mod stream_type;
 mod sync;
@@ -76,6 +77,7 @@ pub use handle::{
 pub use hub::Hub;
 pub use io::{Timer, Transport};
 pub use reply::{Reply, RequestError};
+pub use serve::{Answer, RequestCancelled, RequestInfo};
 pub use shared::Driver;
 pub use task::IoTask;
 
@@ -167,6 +169,7 @@ pub fn connect_with(
         request_waker: None,
         live_requests: HashSet::new(),
         cancelled: HashSet::new(),
+        cancel_wakers: HashMap::new(),
         subs: HashMap::new(),
         streams: HashMap::new(),
         accept: VecDeque::new(),

@@ -84,6 +84,8 @@ pub(crate) struct State {
     pub(crate) live_requests: HashSet<u64>,
     /// Of those, the ones the peer cancelled or that expired: answering is moot.
     pub(crate) cancelled: HashSet<u64>,
+    /// Tasks waiting for a held request to be cancelled (`IncomingRequest::cancelled`).
+    pub(crate) cancel_wakers: HashMap<u64, Waker>,
     pub(crate) subs: HashMap<u64, SubQueue>,
     pub(crate) streams: HashMap<u64, StreamWaiters>,
     pub(crate) accept: VecDeque<u64>,
@@ -264,6 +266,9 @@ impl State {
                 if self.live_requests.contains(&id) || self.requests.iter().any(|r| r.id == id) {
                     self.cancelled.insert(id);
                 }
+                if let Some(w) = self.cancel_wakers.remove(&id) {
+                    w.wake();
+                }
             }
             Event::Subscribed {
                 sub_id,
@@ -385,6 +390,7 @@ impl State {
             wake(&mut f.waker);
         }
         self.flush_room.drain(..).for_each(Waker::wake);
+        self.cancel_wakers.drain().for_each(|(_, w)| w.wake());
     }
 }
 

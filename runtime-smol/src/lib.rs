@@ -68,9 +68,10 @@ pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats
 pub use weft_core::router::RouterConfig;
 pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 pub use weft_driver::{
-    AcceptStream, Bytes, Closed, Connected, Delivery, Driver, Flush, Handle, Hub, IncomingRequest,
-    NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestError, RequestFuture,
-    SendFuture, SubscribeFuture, Subscription, WeftStream,
+    AcceptStream, Answer, Bytes, Closed, Connected, Delivery, Driver, Flush, Handle, Hub,
+    IncomingRequest, NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestCancelled,
+    RequestError, RequestFuture, RequestInfo, SendFuture, SubscribeFuture, Subscription,
+    WeftStream,
 };
 
 use std::sync::OnceLock;

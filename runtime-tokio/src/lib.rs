@@ -67,9 +67,9 @@ pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats
 pub use weft_core::router::RouterConfig;
 pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 pub use weft_driver::{
-    AcceptStream, Bytes, Closed, Connected, Delivery, Flush, Handle, Hub, IncomingRequest,
-    NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestError, RequestFuture,
-    SendFuture, SubscribeFuture, Subscription, WeftStream,
+    AcceptStream, Answer, Bytes, Closed, Connected, Delivery, Flush, Handle, Hub, IncomingRequest,
+    NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestCancelled, RequestError,
+    RequestFuture, RequestInfo, SendFuture, SubscribeFuture, Subscription, WeftStream,
 };
 
 /// The README's examples (the adapter's and the core's), compiled as doctests

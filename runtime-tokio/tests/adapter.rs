@@ -480,3 +480,85 @@ async fn true_if_refused(addr: std::net::SocketAddr) -> bool {
         }
     }
 }
+
+/// Async handlers run concurrently up to the bound, answer with any outcome, and
+/// a handler whose request passed its deadline is dropped (cancellation).
+#[test]
+fn serve_concurrent_runs_handlers_at_once_and_drops_cancelled_ones() {
+    use std::sync::{Arc, Mutex};
+    use weft_tokio::{Answer, RequestError};
+    run(async {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let client = weft_tokio::spawn(a, Role::Client, Config::default());
+        let server = weft_tokio::spawn(b, Role::Server, Config::default());
+        // Four "meet" handlers answer only once all four are running at once.
+        let barrier = Arc::new(tokio::sync::Barrier::new(4));
+        let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+        let dropped_tx = Arc::new(Mutex::new(Some(dropped_tx)));
+        /// Reports its drop: the handler holding it was dropped.
+        struct Guard(Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                if let Some(t) = self.0.lock().unwrap().take() {
+                    let _ = t.send(());
+                }
+            }
+        }
+        let serving = tokio::spawn(async move {
+            server
+                .serve_concurrent(8, move |req| {
+                    let barrier = barrier.clone();
+                    let dropped_tx = dropped_tx.clone();
+                    async move {
+                        match &req.subject[..] {
+                            b"meet" => {
+                                barrier.wait().await;
+                                Answer::Ok(req.payload.to_vec())
+                            }
+                            b"forever" => {
+                                assert!(req.deadline.is_some(), "the deadline is visible");
+                                let _g = Guard(dropped_tx);
+                                std::future::pending::<Answer>().await
+                            }
+                            b"fail" => Answer::Error {
+                                code: 7,
+                                message: "seven".into(),
+                            },
+                            _ => Answer::NoResponder,
+                        }
+                    }
+                })
+                .await;
+        });
+        let meets: Vec<_> = (0..4u8)
+            .map(|i| {
+                let c = client.clone();
+                tokio::spawn(async move { c.request(b"meet", &[i], None).await })
+            })
+            .collect();
+        for (i, m) in meets.into_iter().enumerate() {
+            let r = m.await.unwrap().unwrap().into_result().expect("met");
+            assert_eq!(&r[..], &[i as u8]);
+        }
+        let r = client.request(b"fail", b"", None).await.unwrap();
+        assert_eq!(
+            r.into_result(),
+            Err(RequestError::Error {
+                code: 7,
+                message: "seven".into()
+            })
+        );
+        let r = client.request(b"nobody", b"", None).await.unwrap();
+        assert_eq!(r.into_result(), Err(RequestError::NoResponder));
+        let r = client
+            .request(b"forever", b"", Some(Duration::from_millis(200)))
+            .await
+            .unwrap();
+        assert_eq!(r.into_result(), Err(RequestError::DeadlineExceeded));
+        dropped_rx
+            .await
+            .expect("the expired request's handler was dropped");
+        drop(client);
+        serving.await.unwrap();
+    });
+}
