@@ -15,6 +15,7 @@
 //! - [`IoTask`]: the one I/O task of the async adapters (`weft-tokio`, `weft-smol`),
 //!   a future generic over a [`Transport`] and a [`Timer`]; [`mem`] has in-memory
 //!   stand-ins for both.
+//! - [`Backlog`]: input read but not taken yet, kept the same way by every adapter.
 //! - [`Executor`]: a small thread pool for the blocking adapters' applications.
 //! - [`Clock`], [`os_seed`], [`block_on`]: the std time, randomness and blocking the
 //!   core leaves to its caller.
@@ -47,6 +48,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backlog;
 mod executor;
 mod handle;
 mod hub;
@@ -63,6 +65,7 @@ pub mod __private {
     pub use weft_core::Error;
 }
 
+pub use backlog::Backlog;
 pub use executor::{Executor, Spawner};
 pub use handle::{
     AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
