@@ -451,7 +451,10 @@ fn draw_header<DB: DrawingBackend>(
     let items = [
         (WEFT, "Weft (weft-<runtime>: tokio, smol, mio, io_uring)"),
         (LIMIT_COLOR, "limit: std-tcp, plain length-prefixed TCP"),
-        (BASELINE, "same-run baselines (tokio TCP / codec, yamux)"),
+        (
+            BASELINE,
+            "same-run baselines (tokio TCP / codec, yamux, h2, NATS)",
+        ),
     ];
     for (k, (c, s)) in items.iter().enumerate() {
         let y = 46 + 20 * k as i32;
@@ -662,8 +665,8 @@ fn static_unit(u: &str) -> Option<&'static str> {
 }
 
 /// Reads rows from the JSON written by `--json` (an array of flat objects with
-/// `workload`, `system`, `metric`, `value`, `unit`, `min`, `max`; `null` reads
-/// as NaN). Rows of a unit this version does not know are left out.
+/// `workload`, `system`, `metric`, `value`, `unit`, `min`, `max`, and `note`
+/// when the row has one; `null` reads as NaN). Rows of a unit this version does not know are left out.
 pub fn parse_json(text: &str) -> Result<Vec<Row>, String> {
     let mut p = Parser {
         s: text.as_bytes(),
@@ -720,6 +723,11 @@ pub fn parse_json(text: &str) -> Result<Vec<Row>, String> {
                     min: num("min")?,
                     max: num("max")?,
                     ratio: String::new(),
+                    // Optional: only skipped rows carry one.
+                    note: match fields.iter().find(|(f, _)| f == "note") {
+                        Some((_, Val::Str(s))) => s.clone(),
+                        _ => String::new(),
+                    },
                 });
             }
             match p.peek() {
@@ -751,6 +759,7 @@ mod tests {
             min: v * 0.9,
             max: v * 1.1,
             ratio: String::new(),
+            note: String::new(),
         }
     }
 
@@ -767,8 +776,21 @@ mod tests {
             row("a \"quoted\"\\ \u{b5}", "std-tcp", "rtt p50", UNIT_US, 17.3),
         ];
         rows[1].min = f64::NAN;
+        rows.push(Row::skipped(
+            "W5 pub/sub 64B",
+            "nats",
+            "deliveries (1 subscriber)",
+            UNIT_MSGS,
+            crate::report::SKIPPED_NATS,
+        ));
         let back = parse_json(&crate::report::json(&rows)).unwrap();
-        assert_eq!(back.len(), 2);
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[2].note, crate::report::SKIPPED_NATS);
+        assert!(back[2].value.is_nan() && back[1].note.is_empty());
+        // Skipped rows draw no bar.
+        assert!(panels(&back)
+            .iter()
+            .all(|p| p.bars.iter().all(|b| b.label != "nats")));
         assert_eq!(back[0], rows[0]);
         assert_eq!(back[1].workload, rows[1].workload);
         assert!(back[1].min.is_nan());

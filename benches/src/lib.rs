@@ -81,8 +81,9 @@ usage: weft-benches [--quick] [--smoke] [--json PATH] [--chart PNG] [FILTER...]
                 w0/<64B|1KiB|64KiB|1MiB>/crc=<on|off>,
                 w1/msg-1MiB/<rt>, w1/stream-64KiB/<rt>, w2/pingpong-64B/<rt>,
                 w3/pipelined-64B/<rt> with rt in tokio|smol|mio|uring,
-                w4/streams-<1|100>-<64B|64KiB>/<rt|yamux>,
-                w5/pubsub-<1to1|1to100>-64B/<rt>,
+                w2/pingpong-64B/<h2|nats>,
+                w4/streams-<1|100>-<64B|64KiB>/<rt|yamux|h2>,
+                w5/pubsub-<1to1|1to100>-64B/<rt>, w5/pubsub-1to1-64B/nats,
                 w6/clients-<1000|10000>/<rt>, w7/rss-per-idle-conn/<rt>,
                 w7/allocs-per-msg-<w3|w2>/<core|tokio>)
 ";
@@ -222,7 +223,11 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
     let head = header(opts);
+    let nats = base.has_nats() || w45_specs.iter().any(|s| s.sys == net::w45::System::Nats);
     write!(out, "{}{}", head, base.header())?;
+    if nats {
+        write!(out, "{}", baselines::nats::header())?;
+    }
     if specs.is_empty()
         && base.is_empty()
         && net_specs.is_empty()
@@ -237,7 +242,12 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> io::Result<Vec<Row>> {
     let mut benches: Vec<_> = specs.iter().map(w0::Spec::build).collect();
     benches.extend(base.build());
     benches.extend(net_specs.iter().map(net::Spec::build));
-    benches.extend(w45_specs.iter().map(net::w45::Spec::build));
+    benches.extend(
+        w45_specs
+            .iter()
+            .filter(|s| s.skipped().is_none())
+            .map(net::w45::Spec::build),
+    );
     benches.extend(w67_specs.iter().map(w67::Spec::build));
     let total = benches.len();
     let mut done = 0;

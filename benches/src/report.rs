@@ -38,9 +38,37 @@ pub struct Row {
     pub max: f64,
     /// Ratio to the relevant limits, as text (empty when none applies).
     pub ratio: String,
+    /// Why a row has no figures (value, min and max NaN), e.g. [`SKIPPED_NATS`];
+    /// empty for a measured row. Shown in the ratio column, and in the JSON as
+    /// `note` when not empty.
+    pub note: String,
 }
 
+/// The note of the NATS rows when `nats-server` is not on the PATH.
+pub const SKIPPED_NATS: &str = "skipped: nats-server not installed";
+
 impl Row {
+    /// A row that was not measured: no figures, only `note` saying why.
+    pub fn skipped(
+        workload: &str,
+        system: &str,
+        metric: &str,
+        unit: &'static str,
+        note: &str,
+    ) -> Row {
+        Row {
+            workload: workload.into(),
+            system: system.into(),
+            metric: metric.into(),
+            unit,
+            value: f64::NAN,
+            min: f64::NAN,
+            max: f64::NAN,
+            ratio: String::new(),
+            note: note.into(),
+        }
+    }
+
     /// True if this row is the limit of its workload (its ratio column reads [`LIMIT`]).
     pub fn is_limit(&self) -> bool {
         self.ratio == LIMIT
@@ -73,6 +101,8 @@ pub fn fill_ratios(rows: &mut [Row]) {
     let baselines: Vec<Row> = rows
         .iter()
         .filter(|r| !r.system.starts_with("weft-") && !r.workload.starts_with("W0"))
+        // Skipped baselines (no figures) compare with nothing.
+        .filter(|r| r.value.is_finite())
         .cloned()
         .collect();
     for r in rows
@@ -133,6 +163,7 @@ fn row(spec: &Spec, metric: &str, unit: &'static str, s: Spread) -> Row {
         min: s.min,
         max: s.max,
         ratio: String::new(),
+        note: String::new(),
     }
 }
 
@@ -219,16 +250,25 @@ pub fn table(rows: &[Row]) -> String {
                 r.system.clone(),
                 r.metric.clone(),
                 r.unit.to_string(),
-                fmt_value(r.value, r.unit),
-                format!(
-                    "{} - {}",
-                    fmt_like(r.min, r.value, r.unit),
-                    fmt_like(r.max, r.value, r.unit)
-                ),
-                if r.ratio.is_empty() {
-                    "-".into()
+                if r.value.is_finite() {
+                    fmt_value(r.value, r.unit)
                 } else {
-                    r.ratio.clone()
+                    "-".into()
+                },
+                if r.min.is_finite() && r.max.is_finite() {
+                    format!(
+                        "{} - {}",
+                        fmt_like(r.min, r.value, r.unit),
+                        fmt_like(r.max, r.value, r.unit)
+                    )
+                } else {
+                    "-".into()
+                },
+                match (r.ratio.is_empty(), r.note.is_empty()) {
+                    (true, true) => "-".into(),
+                    (false, true) => r.ratio.clone(),
+                    (true, false) => r.note.clone(),
+                    (false, false) => format!("{}; {}", r.ratio, r.note),
                 },
             ]
         })
@@ -303,7 +343,8 @@ fn json_num(out: &mut String, v: f64) {
 }
 
 /// The rows as a JSON array of objects with keys `workload`, `system`, `metric`,
-/// `value`, `unit`, `min`, `max`.
+/// `value`, `unit`, `min`, `max`, and `note` for a row that has one (a skipped
+/// row, whose figures are `null`).
 pub fn json(rows: &[Row]) -> String {
     let mut out = String::from("[\n");
     for (i, r) in rows.iter().enumerate() {
@@ -321,6 +362,10 @@ pub fn json(rows: &[Row]) -> String {
         json_num(&mut out, r.min);
         out.push_str(", \"max\": ");
         json_num(&mut out, r.max);
+        if !r.note.is_empty() {
+            out.push_str(", \"note\": ");
+            json_str(&mut out, &r.note);
+        }
         out.push('}');
         if i + 1 < rows.len() {
             out.push(',');
@@ -346,11 +391,51 @@ mod tests {
             min: f64::NAN,
             max: 2.0,
             ratio: String::new(),
+            note: String::new(),
         };
         let j = json(&[r]);
         assert!(j.contains(r#""workload": "a\"b\\c\n""#), "{j}");
         assert!(j.contains(r#""min": null"#), "{j}");
         assert!(j.contains(r#""value": 1.5"#), "{j}");
+        assert!(!j.contains("note"), "{j}");
+        let skipped = Row::skipped("W5 x", "nats", "m", UNIT_MSGS, SKIPPED_NATS);
+        let j = json(std::slice::from_ref(&skipped));
+        assert!(j.contains(r#""value": null"#), "{j}");
+        assert!(
+            j.contains(r#""note": "skipped: nats-server not installed"}"#),
+            "{j}"
+        );
+        let t = table(&[skipped]);
+        let l = t.lines().nth(2).unwrap();
+        assert!(l.ends_with(SKIPPED_NATS) && !l.contains("NaN"), "{t}");
+    }
+
+    #[test]
+    fn ratios_leave_out_skipped_baselines() {
+        let r = |system: &str, v: f64| Row {
+            workload: "W5 pub/sub 64B".into(),
+            system: system.into(),
+            metric: "deliveries (1 subscriber)".into(),
+            unit: UNIT_MSGS,
+            value: v,
+            min: v,
+            max: v,
+            ratio: String::new(),
+            note: String::new(),
+        };
+        let skipped = Row::skipped(
+            "W5 pub/sub 64B",
+            "nats",
+            "deliveries (1 subscriber)",
+            UNIT_MSGS,
+            SKIPPED_NATS,
+        );
+        let mut rows = vec![r("weft-mio", 2e6), skipped];
+        fill_ratios(&mut rows);
+        assert_eq!(rows[0].ratio, "");
+        rows[1] = r("nats", 1e6);
+        fill_ratios(&mut rows);
+        assert_eq!(rows[0].ratio, "2.00x nats (best baseline)");
         assert_eq!(json(&[]), "[\n]\n");
     }
 

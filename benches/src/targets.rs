@@ -2,6 +2,7 @@
 //! missed and by how much. Targets are goals, not pass/fail tests: the run never
 //! fails on them, it reports them.
 
+use crate::net::w45::{NATS_LABEL, YAMUX_LABEL};
 use crate::report::{fmt_value, Row};
 
 /// One target and how the run did.
@@ -155,16 +156,30 @@ pub fn evaluate(rows: &[Row]) -> Vec<Verdict> {
     v.push(ratio(
         "W4 100 streams 64 KiB, best Weft >= 2x yamux".into(),
         best_weft(rows, w4, w4m, false),
-        find(rows, w4, "yamux", w4m),
+        find(rows, w4, YAMUX_LABEL, w4m),
         2.0,
         false,
     ));
+    let (w5, w5m) = ("W5 pub/sub 64B", "deliveries (1 subscriber)");
     v.push(absolute(
         "W5 pub/sub 1 -> 1 >= 3 M deliveries/s".into(),
-        best_weft(rows, "W5 pub/sub 64B", "deliveries (1 subscriber)", false),
+        best_weft(rows, w5, w5m, false),
         3e6,
         false,
     ));
+    let nats = find(rows, w5, NATS_LABEL, w5m);
+    let mut vs_nats = ratio(
+        "W5 pub/sub 1 -> 1, best Weft >= 2.5x NATS".into(),
+        best_weft(rows, w5, w5m, false),
+        nats,
+        2.5,
+        false,
+    );
+    if let Some(n) = nats.filter(|n| !n.note.is_empty()) {
+        // Not run, and why (nats-server not installed).
+        vs_nats.measured = format!("- ({})", n.note);
+    }
+    v.push(vs_nats);
     v.push(absolute(
         "W0 64 B, CRC on >= 20 M msg/s".into(),
         find(
@@ -239,6 +254,7 @@ mod tests {
             min: value,
             max: value,
             ratio: String::new(),
+            note: String::new(),
         }
     }
 
@@ -299,6 +315,42 @@ mod tests {
         // No codec row, no W5 row: not run, not met.
         assert_eq!(get("W3 weft-tokio >= 1.5x").outcome(), "not run");
         assert_eq!(get("W5").outcome(), "not run");
+        assert_eq!(
+            get("W5 pub/sub 1 -> 1, best Weft >= 2.5x").outcome(),
+            "not run"
+        );
         assert!(report(&rows).contains("missed"));
+    }
+
+    #[test]
+    fn w5_against_nats() {
+        let (w5, m) = ("W5 pub/sub 64B", "deliveries (1 subscriber)");
+        let mut rows = vec![
+            row(w5, "weft-mio", m, UNIT_MSGS, 3.3e6),
+            row(w5, "weft-tokio", m, UNIT_MSGS, 2.0e6),
+            row(w5, NATS_LABEL, m, UNIT_MSGS, 2.0e6),
+        ];
+        let target = "W5 pub/sub 1 -> 1, best Weft >= 2.5x NATS";
+        let get = |rows: &[Row]| {
+            evaluate(rows)
+                .into_iter()
+                .find(|x| x.target == target)
+                .unwrap()
+        };
+        // 3.3 / 2.0 = 1.65x against 2.5x: at 66%.
+        let v = get(&rows);
+        assert_eq!(v.outcome(), "missed: at 66% of the target");
+        assert!(
+            v.measured.starts_with("1.65x (weft-mio vs nats)"),
+            "{}",
+            v.measured
+        );
+        rows[2].value = 1.2e6;
+        assert_eq!(get(&rows).outcome(), "met");
+        // Skipped: not run, and the report says why.
+        rows[2] = Row::skipped(w5, NATS_LABEL, m, UNIT_MSGS, crate::report::SKIPPED_NATS);
+        let v = get(&rows);
+        assert_eq!(v.outcome(), "not run");
+        assert_eq!(v.measured, "- (skipped: nats-server not installed)");
     }
 }

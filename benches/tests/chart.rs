@@ -16,6 +16,7 @@ fn row(workload: &str, system: &str, metric: &str, unit: &'static str, v: f64) -
         min: v * 0.8,
         max: v * 1.2,
         ratio: String::new(),
+        note: String::new(),
     }
 }
 

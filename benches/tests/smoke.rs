@@ -1,8 +1,12 @@
 //! The smoke mode end to end, in-process: every expected row is present with a finite
 //! positive value, and the JSON output is a list of objects with the expected keys.
+//!
+//! The NATS rows run where `nats-server` is on the PATH and are otherwise present
+//! as skipped (a note, no figures). With `WEFT_REQUIRE_NATS=1` (CI, which installs
+//! it) a missing `nats-server` fails the test instead of being skipped.
 
 use weft_benches::measure::Method;
-use weft_benches::report::{LIMIT, UNIT_GBPS, UNIT_MSGS};
+use weft_benches::report::{Row, LIMIT, SKIPPED_NATS, UNIT_GBPS, UNIT_MSGS};
 use weft_benches::w0::{self, Kind};
 use weft_benches::{baselines, net};
 use weft_benches::{parse_args, run, Command, Options};
@@ -17,8 +21,23 @@ fn options(args: &[&str]) -> Options {
     }
 }
 
+/// Fails where NATS is required (`WEFT_REQUIRE_NATS=1`) but not installed; true
+/// when the NATS rows run.
+fn nats_runs() -> bool {
+    let required = std::env::var("WEFT_REQUIRE_NATS").is_ok_and(|v| v == "1");
+    let available = baselines::nats::available();
+    assert!(
+        available || !required,
+        "WEFT_REQUIRE_NATS=1 but nats-server is not on the PATH (PATH={:?}): \
+         install it (apt-get install nats-server) or unset WEFT_REQUIRE_NATS",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    available
+}
+
 #[test]
 fn smoke_run_has_every_row_and_valid_json() {
+    let nats = nats_runs();
     let path = std::env::temp_dir().join(format!("weft-benches-smoke-{}.json", std::process::id()));
     let png = path.with_extension("png");
     let opts = options(&[
@@ -62,8 +81,18 @@ fn smoke_run_has_every_row_and_valid_json() {
             ));
         }
     }
-    // W4 (streams, with its yamux baseline) and W5 (pub/sub).
+    // Rows that cannot run here (NATS without nats-server): present, noted.
+    let mut skipped: Vec<(String, String, &str)> = Vec::new();
+    // W4 (streams, with its yamux and h2 baselines) and W5 (pub/sub, with NATS).
     for spec in net::w45::catalog() {
+        if spec.skipped().is_some() {
+            skipped.extend(
+                spec.metrics()
+                    .into_iter()
+                    .map(|(m, _)| (spec.workload.clone(), spec.system.clone(), m)),
+            );
+            continue;
+        }
         for (metric, unit) in spec.metrics() {
             expected.push((
                 spec.workload.clone(),
@@ -75,6 +104,14 @@ fn smoke_run_has_every_row_and_valid_json() {
     }
     // And every same-run baseline of W1-W3.
     for spec in baselines::catalog() {
+        if spec.skipped().is_some() {
+            skipped.extend(
+                spec.metrics()
+                    .into_iter()
+                    .map(|(m, _)| (spec.workload.label().to_string(), spec.system.label(), m)),
+            );
+            continue;
+        }
         for (metric, unit) in spec.metrics() {
             expected.push((
                 spec.workload.label().to_string(),
@@ -96,7 +133,32 @@ fn smoke_run_has_every_row_and_valid_json() {
             w67_expected.push((spec.workload.clone(), spec.system.clone(), metric, unit));
         }
     }
-    assert_eq!(rows.len(), expected.len() + w67_expected.len(), "{text}");
+    // The NATS rows: W2 request/reply (4 rows) and W5 1 -> 1, run or skipped.
+    let is_nats = |r: &Row| r.system.starts_with("nats");
+    assert_eq!(rows.iter().filter(|r| is_nats(r)).count(), 5, "{text}");
+    assert_eq!(skipped.is_empty(), nats, "{skipped:?}");
+    for (workload, system, metric) in &skipped {
+        let r = rows
+            .iter()
+            .find(|r| &r.workload == workload && &r.system == system && r.metric == *metric)
+            .unwrap_or_else(|| panic!("missing skipped row {workload} / {system}\n{text}"));
+        assert_eq!(r.note, SKIPPED_NATS);
+        assert!(r.value.is_nan() && r.min.is_nan() && r.max.is_nan());
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(workload.as_str()) && l.ends_with(SKIPPED_NATS)),
+            "{text}"
+        );
+    }
+    assert!(
+        rows.iter().all(|r| r.note.is_empty() || is_nats(r)),
+        "only NATS rows are skipped"
+    );
+    assert_eq!(
+        rows.len(),
+        expected.len() + w67_expected.len() + skipped.len(),
+        "{text}"
+    );
     for (workload, system, metric, unit) in &w67_expected {
         let r = rows
             .iter()
@@ -165,19 +227,35 @@ fn smoke_run_has_every_row_and_valid_json() {
         "{}",
         off.ratio
     );
-    // W4's Weft rows are compared with the yamux row of the same stream count.
+    // W4's Weft rows are compared with the better of yamux and h2 of the same
+    // stream count; W5 1 -> 1 with NATS when it ran.
     for r in rows
         .iter()
         .filter(|r| r.workload.starts_with("W4") && r.system.starts_with("weft-"))
     {
-        assert!(r.ratio.ends_with("x yamux (best baseline)"), "{r:?}");
+        let best = [net::w45::YAMUX_LABEL, net::w45::H2_LABEL]
+            .iter()
+            .any(|b| r.ratio.ends_with(&format!("x {b} (best baseline)")));
+        assert!(best, "{r:?}");
+    }
+    for r in rows.iter().filter(|r| {
+        r.workload.starts_with("W5")
+            && r.metric.contains("(1 subscriber)")
+            && r.system.starts_with("weft-")
+    }) {
+        assert_eq!(r.ratio.contains("x nats (best baseline)"), nats, "{r:?}");
     }
     // Baseline rows of one workload (and metric) find their limit row.
     for r in rows
         .iter()
-        .filter(|r| r.system.starts_with("yamux") || r.system.starts_with("tokio-"))
-        .filter(|r| !r.workload.starts_with("W4"))
-    // W4's yamux rows have no limit
+        .filter(|r| {
+            r.system.starts_with("yamux")
+                || r.system.starts_with("tokio-")
+                || r.system.starts_with("h2")
+                || (r.system.starts_with("nats") && r.note.is_empty())
+        })
+        .filter(|r| !r.workload.starts_with("W4") && !r.workload.starts_with("W5"))
+    // W4's yamux and h2 rows, and W5's NATS row, have no limit
     {
         let l = weft_benches::report::limit_for(&rows, r).expect("limit row");
         assert_eq!((l.system.as_str(), l.ratio.as_str()), ("std-tcp", LIMIT));
@@ -194,6 +272,8 @@ fn smoke_run_has_every_row_and_valid_json() {
         "W7:",
         "no CPU pinning",
         "pinning: ",
+        "W2 h2:",
+        "NATS: ",
     ] {
         assert!(text.contains(fact), "header lacks {fact}:\n{text}");
     }
@@ -216,9 +296,18 @@ fn smoke_run_has_every_row_and_valid_json() {
         ] {
             assert!(o.contains(&format!("\"{key}\": ")), "{key} missing in {o}");
         }
-        assert!(!o.contains("null"), "non-finite value in {o}");
+        // Only skipped rows have no figures, and they say why.
+        let noted = o.contains(&format!("\"note\": \"{SKIPPED_NATS}\""));
+        assert_eq!(o.contains("null"), noted, "non-finite value in {o}");
+        assert_eq!(o.contains("\"note\""), noted, "{o}");
     }
     assert_eq!(json.matches('{').count(), rows.len());
+    let back = weft_benches::chart::parse_json(&json).expect("the JSON reads back");
+    assert_eq!(back.len(), rows.len());
+    assert_eq!(
+        back.iter().filter(|r| !r.note.is_empty()).count(),
+        skipped.len()
+    );
 
     // The chart: every headline panel (all were run), a PNG of the announced size.
     let panels = weft_benches::chart::panels(&rows);

@@ -97,6 +97,11 @@ async fn requests(h: Handle, counter: Arc<AtomicU64>) {
                 let s = format!("cancelled={cancelled} answered={answered}");
                 let _ = req.respond(Outcome::Ok, "", s.as_bytes());
             }
+            b"whoami" => {
+                // The key id this connection authenticated with (spec 7.6).
+                let id = h.peer_key_id().unwrap_or_default();
+                let _ = req.respond(Outcome::Ok, "", &id);
+            }
             b"count" => {
                 drain_messages(&h, &counter).await;
                 let n = counter.load(Ordering::SeqCst).to_string();

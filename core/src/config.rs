@@ -104,6 +104,13 @@ pub struct Config {
     pub max_preauth_bytes: usize,
     /// Memory for messages being reassembled from fragments, all together.
     pub max_reassembly_bytes: usize,
+    /// Receive memory that zero-copy payloads handed out (`take_payload`,
+    /// `take_subject`) may keep alive, all together, including the receive buffer
+    /// itself (default 1 MiB). A shared payload keeps its whole receive allocation
+    /// alive (up to one maximal record); past this bound payloads are copied
+    /// instead, so a peer padding tiny messages into large records, or an
+    /// application holding many tiny payloads, cannot pin more than this.
+    pub max_pinned_bytes: usize,
     /// Control replies (PONGs) queued for a peer that does not read before closing
     /// with `CONTROL_FLOOD`.
     pub max_queued_control: usize,
@@ -147,6 +154,7 @@ impl Default for Config {
             max_queued_bytes: 512 << 10,
             max_preauth_bytes: 64 << 10,
             max_reassembly_bytes: (16 << 20) + (68 << 10),
+            max_pinned_bytes: 1 << 20,
             max_queued_control: 64,
             max_resets_per_interval: 200,
             reset_interval: Duration::from_secs(1),

@@ -23,7 +23,7 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(any(feature = "std", test))]
+#[cfg(any(feature = "std", feature = "testing", test))]
 extern crate std;
 
 pub mod auth;
@@ -36,6 +36,9 @@ pub mod router;
 pub mod secrets;
 #[cfg(feature = "alloc")]
 pub mod stream;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 pub mod topic;
 pub mod varint;

@@ -75,6 +75,12 @@ impl Handle {
         lock(&self.shared).conn.negotiated().copied()
     }
 
+    /// (Server) The key id the client authenticated with, once connected with
+    /// authentication; `None` otherwise (see `Connection::peer_key_id`).
+    pub fn peer_key_id(&self) -> Option<Vec<u8>> {
+        lock(&self.shared).conn.peer_key_id().map(<[u8]>::to_vec)
+    }
+
     /// Connection statistics.
     pub fn stats(&self) -> Stats {
         lock(&self.shared).conn.stats()

@@ -1,6 +1,8 @@
 //! Same-run baselines for the socket workloads W1-W3: what the physical limit is
 //! (blocking std TCP) and what users would pick instead of Weft (raw tokio TCP,
-//! tokio-util's `LengthDelimitedCodec`, yamux over tokio TCP).
+//! tokio-util's `LengthDelimitedCodec`, yamux over tokio TCP; for W2 also HTTP/2
+//! with the `h2` crate, the transport of gRPC, and NATS request/reply with
+//! `async-nats` against a `nats-server` process, see [`nats`]).
 //!
 //! Every baseline runs over loopback (`127.0.0.1`, `TCP_NODELAY`) and does the same
 //! framing work as Weft's minimum: each message carries a 4-byte big-endian length
@@ -22,8 +24,14 @@
 //! message instead of hanging.
 //!
 //! The std-tcp rows are the limit of their workload: their ratio column reads
-//! [`report::LIMIT`](crate::report::LIMIT).
+//! [`report::LIMIT`](crate::report::LIMIT). Without `nats-server` on the PATH the
+//! NATS rows are not run: they are reported with the note
+//! [`SKIPPED_NATS`](crate::report::SKIPPED_NATS) and no figures.
 
+// HTTP/2 (h2) for W2 here and for W4 in `net::w45`.
+pub(crate) mod h2;
+// NATS (nats-server + async-nats) for W2 here and for W5 in `net::w45`.
+pub mod nats;
 mod std_tcp;
 mod tokio_tcp;
 mod yamux_tcp;
@@ -31,7 +39,7 @@ mod yamux_tcp;
 pub(crate) mod yamux_w4;
 
 use crate::measure::{Bench, Measured, Spread};
-use crate::report::{Row, LIMIT, UNIT_GBPS, UNIT_MSGS, UNIT_US};
+use crate::report::{Row, LIMIT, SKIPPED_NATS, UNIT_GBPS, UNIT_MSGS, UNIT_US};
 use core_affinity::CoreId;
 use std::cell::RefCell;
 use std::io;
@@ -93,6 +101,10 @@ pub enum System {
         /// Streams the messages are spread over (round-robin per write call).
         streams: usize,
     },
+    /// HTTP/2 (`h2` over tokio TCP), one request stream per round trip (W2).
+    H2,
+    /// NATS request/reply through a `nats-server` process (W2).
+    Nats,
 }
 
 impl Workload {
@@ -115,13 +127,25 @@ impl Workload {
 }
 
 impl System {
-    /// The report's system column, also the last part of the benchmark's name.
+    /// The report's system column: what runs, and for h2 and NATS what one round
+    /// trip is.
     pub fn label(self) -> String {
+        match self {
+            System::H2 => "h2 (1 stream per request)".into(),
+            System::Nats => "nats (2 hops via responder)".into(),
+            _ => self.slug(),
+        }
+    }
+
+    /// The last part of the benchmark's name.
+    pub fn slug(self) -> String {
         match self {
             System::StdTcp => "std-tcp".into(),
             System::TokioTcp => "tokio-tcp".into(),
             System::TokioCodec => "tokio-codec".into(),
             System::Yamux { streams } => format!("yamux-{streams}"),
+            System::H2 => "h2".into(),
+            System::Nats => "nats".into(),
         }
     }
 }
@@ -140,7 +164,7 @@ pub struct Spec {
 impl Spec {
     fn new(workload: Workload, system: System) -> Spec {
         Spec {
-            name: format!("{}/{}", workload.slug(), system.label()),
+            name: format!("{}/{}", workload.slug(), system.slug()),
             workload,
             system,
         }
@@ -164,6 +188,12 @@ impl Spec {
     pub fn is_limit(&self) -> bool {
         self.system == System::StdTcp
     }
+
+    /// Why this baseline cannot run here (its rows then carry the reason as a
+    /// note), or `None` when it can.
+    pub fn skipped(&self) -> Option<&'static str> {
+        (self.system == System::Nats && !nats::available()).then_some(SKIPPED_NATS)
+    }
 }
 
 /// Every baseline, grouped by workload, the limit first.
@@ -182,6 +212,8 @@ pub fn catalog() -> Vec<Spec> {
         (PingPong, StdTcp),
         (PingPong, TokioTcp),
         (PingPong, TokioCodec),
+        (PingPong, H2),
+        (PingPong, Nats),
         (Pipelined, StdTcp),
         (Pipelined, TokioTcp),
         (Pipelined, TokioCodec),
@@ -235,6 +267,11 @@ impl Selected {
         self.specs.is_empty()
     }
 
+    /// True when a NATS baseline was selected (run or skipped).
+    pub fn has_nats(&self) -> bool {
+        self.specs.iter().any(|s| s.system == System::Nats)
+    }
+
     /// The header lines about the baselines (empty when none was selected).
     pub fn header(&self) -> String {
         if self.is_empty() {
@@ -247,17 +284,27 @@ impl Selected {
             ),
             None => "no CPU pinning (fewer than 2 CPUs available)".into(),
         };
-        format!(
+        let mut s = format!(
             "W1-W3 baselines: loopback TCP_NODELAY, 4-byte length prefix per message; {pins};\n    \
              tokio rows: one current-thread runtime per side; std-tcp rows are the limit (ratio column).\n"
-        )
+        );
+        if self.specs.iter().any(|s| s.system == System::H2) {
+            s += &format!(
+                "W2 h2: h2 0.4 over tokio TCP, {} KiB stream and connection windows; each round trip a POST stream\n    \
+                 (HEADERS + one 64 B DATA frame) answered by a 200 echoing the body (gRPC unary without its framing).\n",
+                h2::WINDOW >> 10
+            );
+        }
+        s
     }
 
-    /// Builds the benchmarks (nothing starts until a pass sets them up).
+    /// Builds the benchmarks that can run here (nothing starts until a pass
+    /// sets them up).
     pub fn build(&self) -> Vec<Box<dyn Bench>> {
         self.specs
             .iter()
             .zip(&self.latencies)
+            .filter(|(s, _)| s.skipped().is_none())
             .map(|(s, l)| {
                 Box::new(NetBench {
                     spec: s.clone(),
@@ -268,14 +315,26 @@ impl Selected {
             .collect()
     }
 
-    /// The rows of the baselines among `measured`, in order.
+    /// The rows of the baselines, in catalogue order: those among `measured`
+    /// with their figures, the skipped ones with their note.
     pub fn rows(&self, measured: &[Measured]) -> Vec<Row> {
         let mut out = Vec::new();
-        for m in measured {
-            let Some(i) = self.specs.iter().position(|s| s.name == m.name) else {
+        for (i, spec) in self.specs.iter().enumerate() {
+            if let Some(note) = spec.skipped() {
+                for (metric, unit) in spec.metrics() {
+                    out.push(Row::skipped(
+                        spec.workload.label(),
+                        &spec.system.label(),
+                        metric,
+                        unit,
+                        note,
+                    ));
+                }
+                continue;
+            }
+            let Some(m) = measured.iter().find(|m| m.name == spec.name) else {
                 continue;
             };
-            let spec = &self.specs[i];
             let lat = self.latencies[i].borrow();
             for (k, (metric, unit)) in spec.metrics().into_iter().enumerate() {
                 let s = match (spec.workload, k) {
@@ -303,6 +362,7 @@ impl Selected {
                     } else {
                         String::new()
                     },
+                    note: String::new(),
                 });
             }
         }
@@ -419,6 +479,8 @@ fn serve(spec: &Spec, listener: TcpListener, counter: &Arc<Counter>) -> io::Resu
         System::TokioTcp => tokio_tcp::server(false, spec.workload, listener, counter),
         System::TokioCodec => tokio_tcp::server(true, spec.workload, listener, counter),
         System::Yamux { .. } => yamux_tcp::server(listener, counter),
+        System::H2 => h2::w2_server(listener, counter),
+        System::Nats => nats::w2_server(listener, counter),
     }
 }
 
@@ -433,6 +495,8 @@ fn connect(spec: &Spec, addr: SocketAddr) -> io::Result<Box<dyn Client>> {
             streams,
             addr,
         )?),
+        System::H2 => Box::new(h2::H2Client::connect(spec.workload, addr)?),
+        System::Nats => Box::new(nats::NatsClient::connect(spec.workload, addr)?),
     })
 }
 
@@ -590,10 +654,14 @@ impl Bench for NetBench {
             panic!("{}: unexpected reply", self.spec.name);
         };
         let live = self.live.as_mut().expect("set up");
-        let now = live.counter.get();
-        w.items += now.items - live.seen.items;
-        w.bytes += now.bytes - live.seen.bytes;
-        live.seen = now;
+        // W2: the client counts the round trips it completed; the requests the
+        // server received are the same round trips, not more of them.
+        if self.spec.workload != Workload::PingPong {
+            let now = live.counter.get();
+            w.items += now.items - live.seen.items;
+            w.bytes += now.bytes - live.seen.bytes;
+            live.seen = now;
+        }
         w
     }
 
@@ -664,11 +732,29 @@ mod tests {
         assert_eq!(names.len(), c.len());
         assert!(names.contains(&"w2/pingpong-64B/std-tcp"));
         assert!(names.contains(&"w3/pipelined-64B/yamux-100"));
+        assert!(names.contains(&"w2/pingpong-64B/h2"));
+        assert!(names.contains(&"w2/pingpong-64B/nats"));
+    }
+
+    #[test]
+    fn skipped_baselines_give_noted_rows() {
+        let sel = Selected::new(&["pingpong-64B/nats".to_string()]);
+        let rows = sel.rows(&[]);
+        if nats::available() {
+            assert!(rows.is_empty(), "not measured, not skipped: {rows:?}");
+            assert_eq!(sel.build().len(), 1);
+        } else {
+            assert_eq!(rows.len(), 4);
+            assert!(rows
+                .iter()
+                .all(|r| r.note == SKIPPED_NATS && r.value.is_nan()));
+            assert!(sel.build().is_empty());
+        }
     }
 
     #[test]
     fn every_baseline_runs_a_few_steps() {
-        for spec in catalog() {
+        for spec in catalog().into_iter().filter(|s| s.skipped().is_none()) {
             let lat = Latencies::default();
             let mut b = NetBench {
                 spec: spec.clone(),
@@ -677,16 +763,23 @@ mod tests {
             };
             b.setup();
             let mut w = Work::default();
+            let mut steps = 0;
             for _ in 0..1000 {
                 w += b.step();
+                steps += 1;
                 if w.items >= 3 {
                     break;
                 }
             }
             b.begin_window();
             w += b.step();
+            steps += 1;
             b.teardown();
             assert!(w.items >= 3, "{}: {w:?}", spec.name);
+            if spec.workload == Workload::PingPong {
+                // Each step is one batch of round trips, counted once.
+                assert_eq!(w.items, (steps * PINGS_PER_STEP) as u64, "{}", spec.name);
+            }
             let size = if spec.workload == Workload::Bulk {
                 BULK
             } else {

@@ -1,17 +1,26 @@
 //! Socket workloads W4 (multiplexed streams) and W5 (publish/subscribe) over
-//! loopback TCP, on each adapter, and the yamux baseline of W4.
+//! loopback TCP, on each adapter, with the baselines of W4 (yamux, HTTP/2) and of
+//! W5 (NATS).
 //!
 //! - W4 streams: one connection carries 1 or 100 concurrent streams, each written
 //!   in a loop with 64 B or 64 KiB writes; the server reads every stream (in one
 //!   task, polling only the streams that woke it). 64 B: messages/s received (the
-//!   bytes read ÷ 64, summed over the streams); 64 KiB: GB/s received. The yamux
-//!   rows (`w4/.../yamux`, yamux 0.14 over tokio TCP, default config) do the same
-//!   with the same writes (see `baselines::yamux_w4`).
+//!   bytes read ÷ 64, summed over the streams); 64 KiB: GB/s received. Weft's
+//!   streams buffer what is written and send it in frames as large as the window
+//!   and buffer allow (64 B writes are coalesced). The baselines do the same
+//!   writes but frame every write on its own, as their libraries do: yamux
+//!   (`w4/.../yamux`, yamux 0.14 over tokio TCP, default config, see
+//!   `baselines::yamux_w4`) and HTTP/2 (`w4/.../h2`, one request stream per
+//!   stream, a DATA frame per write, see `baselines::h2`). Their system column
+//!   says so, and the rows count the same bytes.
 //! - W5 pub/sub: a publisher connection publishes 64 B messages on one topic; the
 //!   server's hub routes them to 1 subscriber, or to 100 subscribers on 100
 //!   connections of their own (one subscription each). The subscriptions use the
 //!   `Wait` overflow policy, so the publisher is held back by flow control and
-//!   cannot outrun delivery. Deliveries/s, summed over the subscribers.
+//!   cannot outrun delivery. Deliveries/s, summed over the subscribers. The NATS
+//!   row (`w5/pubsub-1to1-64B/nats`, 1 -> 1 only) runs the same shape through a
+//!   `nats-server` process with `async-nats` clients (see `baselines::nats`), or
+//!   is reported skipped without `nats-server` on the PATH.
 //!
 //! Same method and threads as W1-W3: per pass ([`Bench::setup`], outside the
 //! timed window) a server thread pinned to the second CPU and a load-generator
@@ -164,6 +173,29 @@ pub enum System {
     Weft(Runtime),
     /// The yamux baseline (W4 only).
     Yamux,
+    /// The HTTP/2 baseline (W4 only).
+    H2,
+    /// The NATS baseline (W5 1 -> 1 only).
+    Nats,
+}
+
+/// The system column of W4's yamux rows: yamux sends every write as a frame.
+pub const YAMUX_LABEL: &str = "yamux (frame per write)";
+/// The system column of W4's HTTP/2 rows: h2 sends every write as a DATA frame.
+pub const H2_LABEL: &str = "h2 (DATA frame per write)";
+/// The system column of W5's NATS row.
+pub const NATS_LABEL: &str = "nats";
+
+impl System {
+    /// The last part of the benchmark's name and the system column.
+    fn names(self) -> (String, String) {
+        match self {
+            System::Weft(rt) => (rt.name().to_string(), format!("weft-{}", rt.name())),
+            System::Yamux => ("yamux".into(), YAMUX_LABEL.into()),
+            System::H2 => ("h2".into(), H2_LABEL.into()),
+            System::Nats => ("nats".into(), NATS_LABEL.into()),
+        }
+    }
 }
 
 /// A W4 or W5 benchmark of the catalogue, not yet built.
@@ -187,6 +219,13 @@ impl Spec {
         vec![self.kind.metric()]
     }
 
+    /// Why this benchmark cannot run here (its row then carries the reason as a
+    /// note), or `None` when it can.
+    pub fn skipped(&self) -> Option<&'static str> {
+        (self.sys == System::Nats && !crate::baselines::nats::available())
+            .then_some(crate::report::SKIPPED_NATS)
+    }
+
     /// Builds the benchmark; each pass sets its connections up in `setup`.
     pub fn build(&self) -> Box<dyn Bench> {
         Box::new(W45Bench {
@@ -197,8 +236,9 @@ impl Spec {
     }
 }
 
-/// Every W4 / W5 benchmark whose adapter is available, in run order (W4's yamux
-/// baseline after the Weft rows of its workload).
+/// Every W4 / W5 benchmark whose adapter is available, in run order (the
+/// baselines after the Weft rows of their workload: yamux and h2 for W4, NATS for
+/// W5 1 -> 1; NATS also where it cannot run, see [`Spec::skipped`]).
 pub fn catalog() -> Vec<Spec> {
     let mut v = Vec::new();
     for kind in Workload::ALL {
@@ -207,14 +247,13 @@ pub fn catalog() -> Vec<Spec> {
             .filter(|rt| rt.available().is_ok())
             .map(System::Weft)
             .collect();
-        if matches!(kind, Workload::Streams { .. }) {
-            systems.push(System::Yamux);
+        match kind {
+            Workload::Streams { .. } => systems.extend([System::Yamux, System::H2]),
+            Workload::PubSub { subscribers: 1 } => systems.push(System::Nats),
+            Workload::PubSub { .. } => {}
         }
         for sys in systems {
-            let (suffix, system) = match sys {
-                System::Weft(rt) => (rt.name().to_string(), format!("weft-{}", rt.name())),
-                System::Yamux => ("yamux".into(), "yamux".into()),
-            };
+            let (suffix, system) = sys.names();
             v.push(Spec {
                 name: format!("{}/{suffix}", kind.name()),
                 workload: kind.label().into(),
@@ -231,17 +270,34 @@ pub fn catalog() -> Vec<Spec> {
 pub fn header() -> String {
     format!(
         "W4-W5: same threads and pinning as W1-W3. W4: 1 or {MANY} concurrent streams on one connection, each written\n    \
-         in a loop ({SMALL} B writes: messages/s = bytes received / {SMALL}; 64 KiB writes: GB/s received), yamux 0.14 over\n    \
-         tokio TCP as baseline (same writes). W5: 1 publisher -> server hub -> 1 or {MANY} subscribers ({MANY} subscriber\n    \
-         connections, one subscription each, Wait policy: the publisher is paced by delivery); deliveries/s summed.\n"
+         in a loop ({SMALL} B writes: messages/s = bytes received / {SMALL}; 64 KiB writes: GB/s received); Weft coalesces\n    \
+         the writes of a stream into frames, the baselines frame every write (same writes, same bytes counted):\n    \
+         yamux 0.14 over tokio TCP (default config, frames of 16 KiB at most) and h2 0.4 over tokio TCP ({} KiB\n    \
+         windows, a request stream per stream, DATA frames of 16 KiB at most). W5: 1 publisher -> server hub -> 1 or\n    \
+         {MANY} subscribers ({MANY} subscriber connections, one subscription each, Wait policy: the publisher is paced\n    \
+         by delivery); deliveries/s summed; NATS as the 1 -> 1 baseline (see the NATS line).\n",
+        crate::baselines::h2::WINDOW >> 10
     )
 }
 
-/// The rows of the W4 / W5 benchmarks among `measured` (in order).
+/// The rows of the W4 / W5 benchmarks, in catalogue order: those among
+/// `measured` with their figures, the skipped ones with their note.
 pub fn rows(specs: &[Spec], measured: &[Measured]) -> Vec<Row> {
     let mut out = Vec::new();
-    for m in measured {
-        let Some(spec) = specs.iter().find(|s| s.name == m.name) else {
+    for spec in specs {
+        if let Some(note) = spec.skipped() {
+            for (metric, unit) in spec.metrics() {
+                out.push(Row::skipped(
+                    &spec.workload,
+                    &spec.system,
+                    metric,
+                    unit,
+                    note,
+                ));
+            }
+            continue;
+        }
+        let Some(m) = measured.iter().find(|m| m.name == spec.name) else {
             continue;
         };
         for (metric, unit) in spec.metrics() {
@@ -263,6 +319,7 @@ pub fn rows(specs: &[Spec], measured: &[Measured]) -> Vec<Row> {
                 min: s.min,
                 max: s.max,
                 ratio: String::new(),
+                note: String::new(),
             });
         }
     }
@@ -362,14 +419,31 @@ fn server(
     let n = kind.connections();
     let rt = match sys {
         System::Weft(rt) => rt,
-        System::Yamux => {
+        System::Yamux | System::H2 => {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
             let _ = addr.send(l.local_addr()?);
             let c = ctl.clone();
             let add = Arc::new(move |n: u64| {
                 c.bytes.fetch_add(n, Ordering::Relaxed);
             });
-            return crate::baselines::yamux_w4::server(l, add, MAX_LOAD);
+            return if sys == System::Yamux {
+                crate::baselines::yamux_w4::server(l, add, MAX_LOAD)
+            } else {
+                crate::baselines::h2::w4_server(l, add, MAX_LOAD)
+            };
+        }
+        System::Nats => {
+            // The broker is the server: started from this (pinned) thread, it
+            // runs until the pass stops (then the guard stops it).
+            let nats = crate::baselines::nats::NatsServer::start()?;
+            let _ = addr.send(nats.addr);
+            let deadline = Instant::now() + MAX_LOAD;
+            while !ctl.stopped() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // Let the client close its connections before the server goes.
+            std::thread::sleep(Duration::from_millis(50));
+            return Ok(());
         }
     };
     match rt {
@@ -459,16 +533,32 @@ fn client(
     let n = kind.connections();
     let rt = match sys {
         System::Weft(rt) => rt,
-        System::Yamux => {
+        System::Yamux | System::H2 => {
             let Workload::Streams { streams, write } = kind else {
-                return Err(other("no yamux pub/sub baseline".into()));
+                return Err(other(format!("no {sys:?} pub/sub baseline")));
             };
-            return crate::baselines::yamux_w4::client(
-                addr,
-                streams,
-                write,
-                &ctl.stop,
+            let ready = move || {
+                let _ = ready.send(());
+            };
+            return if sys == System::Yamux {
+                crate::baselines::yamux_w4::client(addr, streams, write, &ctl.stop, MAX_LOAD, ready)
+            } else {
+                crate::baselines::h2::w4_client(addr, streams, write, &ctl.stop, MAX_LOAD, ready)
+            };
+        }
+        System::Nats => {
+            if kind != (Workload::PubSub { subscribers: 1 }) {
+                return Err(other("the NATS baseline runs W5 1 -> 1 only".into()));
+            }
+            let c = ctl.clone();
+            return crate::baselines::nats::w5_load(
+                &format!("nats://{addr}"),
                 MAX_LOAD,
+                || ctl.stopped(),
+                move |n| {
+                    c.items.fetch_add(1, Ordering::Relaxed);
+                    c.bytes.fetch_add(n, Ordering::Relaxed);
+                },
                 move || {
                     let _ = ready.send(());
                 },
@@ -759,6 +849,9 @@ mod tests {
             "w4/streams-1-64B/tokio",
             "w4/streams-100-64KiB/mio",
             "w4/streams-100-64B/yamux",
+            "w4/streams-100-64KiB/h2",
+            "w4/streams-1-64B/h2",
+            "w5/pubsub-1to1-64B/nats",
             "w5/pubsub-1to100-64B/smol",
         ] {
             assert!(names.iter().any(|x| x == n), "{n} missing");

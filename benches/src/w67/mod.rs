@@ -254,6 +254,7 @@ pub fn rows(specs: &[Spec], measured: &[Measured]) -> Vec<Row> {
                 min: s.min,
                 max: s.max,
                 ratio: String::new(),
+                note: String::new(),
             });
         }
     }

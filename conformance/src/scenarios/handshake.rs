@@ -23,8 +23,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "handshake/key-selection",
             spec: "§7.2",
-            requirement: "A server holding several keys proves the one the client names.",
-            expected: "A client with the server's second key id connects authenticated.",
+            requirement: "A server holding several keys proves the one the client names, and its application learns that key id (§7.6).",
+            expected: "A client with the server's second key id connects authenticated; `whoami` answers `conformance`.",
             run: key_selection,
         },
         Scenario {
@@ -51,8 +51,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "handshake/server-without-keys",
             spec: "§7.4 step 3",
-            requirement: "Authentication is mutual: a client with a key refuses a server answering scheme 0.",
-            expected: "Client closes: AUTH_REQUIRED, initiator Local, kind Error.",
+            requirement: "A server without keys refuses a client offering authentication (scheme 1) with AUTH_FAILED in place of its SERVER_HELLO, instead of connecting it unauthenticated.",
+            expected: "Client sees Closed{Error, AUTH_FAILED, initiator Peer}.",
             run: server_without_keys,
         },
         Scenario {
@@ -148,7 +148,14 @@ fn key_selection(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), Strin
     let n = h.negotiated().ok_or("no negotiated values")?;
     check(n.authenticated, || "server proof not reported".into())?;
     let p = run(client, ask(&h, "echo", b"k"))?;
-    check(p == b"k", || format!("echo {p:?}"))
+    check(p == b"k", || format!("echo {p:?}"))?;
+    let who = run(client, ask(&h, "whoami", b""))?;
+    check(who == b"conformance", || {
+        format!(
+            "server application saw key id {:?}",
+            String::from_utf8_lossy(&who)
+        )
+    })
 }
 
 fn wrong_key(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
@@ -190,8 +197,8 @@ fn server_without_keys(client: &dyn Runtime, server: &dyn Runtime) -> Result<(),
         server,
         Config::default(),
         psk_config(b"conformance", KEY),
-        ErrorCode::AUTH_REQUIRED,
-        Side::Local,
+        ErrorCode::AUTH_FAILED,
+        Side::Peer,
     )
 }
 

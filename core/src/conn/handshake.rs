@@ -81,8 +81,12 @@ impl Connection {
         if our_scheme != 0 && scheme == 0 {
             return Err((ErrorCode::AUTH_REQUIRED, "authentication required"));
         }
-        // A server without keys answers scheme 0 whatever the client offered; a
-        // client that requires authentication then refuses it (AUTH_REQUIRED).
+        // A server without keys cannot authenticate: a client offering a scheme
+        // (1, or one not assigned) is refused in place of the SERVER_HELLO, as
+        // section 7.4 step 3 says, rather than silently connected unauthenticated.
+        if our_scheme == 0 && scheme != 0 {
+            return Err((ErrorCode::AUTH_FAILED, "authentication not offered"));
+        }
         if our_scheme != 0 && scheme != our_scheme {
             return Err((ErrorCode::AUTH_FAILED, "authentication failed"));
         }

@@ -209,6 +209,15 @@ pub struct Connection {
     // Receive.
     #[cfg(feature = "alloc")]
     rx: BytesMut,
+    /// Bytes of the allocation `rx` lies in (the connection makes every one).
+    #[cfg(feature = "alloc")]
+    rx_alloc: usize,
+    /// Earlier receive allocations that records or payloads handed out still keep
+    /// alive, with their sizes (`pinning_allowed` says why).
+    #[cfg(feature = "alloc")]
+    retired: VecDeque<(Bytes, usize)>,
+    #[cfg(feature = "alloc")]
+    retired_bytes: usize,
     /// Payload of the record being read.
     #[cfg(feature = "alloc")]
     record: Bytes,
@@ -315,6 +324,12 @@ impl Connection {
             #[cfg(feature = "alloc")]
             rx: BytesMut::new(),
             #[cfg(feature = "alloc")]
+            rx_alloc: 0,
+            #[cfg(feature = "alloc")]
+            retired: VecDeque::new(),
+            #[cfg(feature = "alloc")]
+            retired_bytes: 0,
+            #[cfg(feature = "alloc")]
             record: Bytes::new(),
             #[cfg(feature = "alloc")]
             record_seq: 0,
@@ -369,6 +384,15 @@ impl Connection {
     /// The handshake's outcome, once [`Event::Connected`] was emitted.
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.negotiated.as_ref()
+    }
+
+    /// (Server) The key id the client authenticated with, once [`Event::Connected`]
+    /// was emitted with `authenticated` (spec section 7.6); `None` before, and for a
+    /// connection without authentication. The application decides what the key may
+    /// do from it.
+    pub fn peer_key_id(&self) -> Option<&[u8]> {
+        let n = self.negotiated.as_ref()?;
+        (self.role == Role::Server && n.authenticated).then_some(&self.peer_key_id[..])
     }
 
     /// True once the connection is fully over and its last bytes were handed out.
@@ -427,6 +451,8 @@ impl Connection {
         let limit = limit.min(capacity::RX);
         let room = limit.saturating_sub(self.rx.len());
         let take = room.min(data.len());
+        #[cfg(feature = "alloc")]
+        self.reserve_rx(take, limit);
         #[cfg(feature = "alloc")]
         self.rx.extend_from_slice(&data[..take]);
         #[cfg(not(feature = "alloc"))]
@@ -659,26 +685,90 @@ impl Connection {
         })
     }
 
-    /// The payload of the current event as shared bytes, without copying.
+    /// The payload of the current event as shared bytes, without copying while
+    /// the receive memory such payloads keep alive is within
+    /// [`Config::max_pinned_bytes`]; a copy beyond it.
     #[cfg(feature = "alloc")]
     pub fn take_payload(&self, id: DataId) -> Option<Bytes> {
         let d = self.data(id)?;
-        let (_, r) = self.current.as_ref()?;
-        let (_, shared) = self.held.get(r)?;
-        Some(shared.slice_ref(d.payload))
+        self.share(d.payload)
     }
 
-    /// The subject (or topic) of the current event as shared bytes, without
-    /// copying; empty shared bytes for events without one.
+    /// The subject (or topic) of the current event as shared bytes, as
+    /// [`take_payload`](Self::take_payload); empty bytes for events without one.
     #[cfg(feature = "alloc")]
     pub fn take_subject(&self, id: DataId) -> Option<Bytes> {
         let d = self.data(id)?;
         if d.subject.is_empty() {
             return Some(Bytes::new());
         }
+        self.share(d.subject)
+    }
+
+    /// `part` of the current event's frame as shared bytes, or copied when sharing
+    /// would keep too much receive memory alive.
+    #[cfg(feature = "alloc")]
+    fn share(&self, part: &[u8]) -> Option<Bytes> {
         let (_, r) = self.current.as_ref()?;
         let (_, shared) = self.held.get(r)?;
-        Some(shared.slice_ref(d.subject))
+        // A frame with bytes of its own (reassembled, or buffered before
+        // authentication) keeps only itself alive.
+        if matches!(r, FrameRef::Own(_)) || self.pinning_allowed() {
+            Some(shared.slice_ref(part))
+        } else {
+            Some(Bytes::copy_from_slice(part))
+        }
+    }
+
+    /// True while the receive allocations still alive (the current one, and the
+    /// earlier ones that records or payloads still refer to) fit
+    /// `max_pinned_bytes`. A shared payload keeps its whole allocation alive, so
+    /// without this bound a peer sending each 1-byte message in its own padded
+    /// 64 KiB record could make 1,000 queued messages hold 64 MB.
+    #[cfg(feature = "alloc")]
+    fn pinning_allowed(&self) -> bool {
+        let budget = self.config.max_pinned_bytes;
+        if self.retired_bytes + self.rx_alloc <= budget {
+            return true;
+        }
+        // The running total counts allocations that may have been freed since;
+        // look again (the slow path only, when the quick sum is over budget).
+        let live: usize = self
+            .retired
+            .iter()
+            .filter(|(b, _)| !b.is_unique())
+            .map(|(_, n)| n)
+            .sum();
+        live + self.rx_alloc <= budget
+    }
+
+    /// Makes room for `take` more bytes in the receive buffer. Every allocation is
+    /// made here, so its size is known: reused in place when nothing else refers to
+    /// it, else a new one (growing from 4 KiB to one maximal record `limit`), the old
+    /// one kept track of while records or payloads keep it alive.
+    #[cfg(feature = "alloc")]
+    fn reserve_rx(&mut self, take: usize, limit: usize) {
+        let len = self.rx.len();
+        if self.rx.capacity() - len >= take || self.rx.try_reclaim(take) {
+            return;
+        }
+        let cap = (len + take).max(limit.min(self.rx_alloc.saturating_mul(2).max(4096)));
+        let mut fresh = BytesMut::with_capacity(cap);
+        fresh.extend_from_slice(&self.rx);
+        let old = core::mem::replace(&mut self.rx, fresh).freeze();
+        let old_size = core::mem::replace(&mut self.rx_alloc, cap);
+        // Forget the allocations nobody refers to any more; the count is bounded
+        // by `max_pinned_bytes` over the smallest allocation (4 KiB), plus the
+        // records queued events hold.
+        let before = self.retired.len();
+        self.retired.retain(|(b, _)| !b.is_unique());
+        if self.retired.len() != before {
+            self.retired_bytes = self.retired.iter().map(|(_, n)| n).sum();
+        }
+        if old_size > 0 && !old.is_unique() {
+            self.retired.push_back((old, old_size));
+            self.retired_bytes += old_size;
+        }
     }
 
     // ----- helpers shared by the sub-modules -----

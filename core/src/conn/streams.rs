@@ -121,7 +121,7 @@ impl Connection {
             flags & frame::STREAM_OPEN != 0,
             flags & frame::STREAM_FIN != 0,
             data,
-            now.as_micros(),
+            now,
         )
         .map_err(stream_proto)
     }
@@ -182,7 +182,7 @@ impl send::FrameSource for StreamSource<'_> {
         if max <= hdr {
             return None;
         }
-        let f = s.poll_data_frame(prio, max - hdr, self.1.as_micros())?;
+        let f = s.poll_data_frame(prio, max - hdr, self.1)?;
         stream_frame(&f).encode(out)
     }
 
@@ -191,7 +191,7 @@ impl send::FrameSource for StreamSource<'_> {
         if out.len() < 32 {
             return None;
         }
-        let f = self.0.as_mut()?.poll_control_frame(self.1.as_micros())?;
+        let f = self.0.as_mut()?.poll_control_frame(self.1)?;
         stream_frame(&f).encode(out)
     }
 
