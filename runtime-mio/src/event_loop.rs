@@ -19,7 +19,7 @@ use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use weft_core::{Config, Role};
-use weft_driver::{self as driver, Clock, Driver, Handle, Hub, DEFAULT_QUEUE_CAP};
+use weft_driver::{self as driver, Backlog, Clock, Driver, Handle, Hub, DEFAULT_QUEUE_CAP};
 
 /// The token of the loop's own [`mio::Waker`].
 const WAKE: Token = Token(usize::MAX);
@@ -262,8 +262,7 @@ struct Conn {
     waker: Arc<TokenWaker>,
     task_waker: Waker,
     /// Bytes read but not yet taken by the driver.
-    pending: Vec<u8>,
-    pending_pos: usize,
+    backlog: Backlog,
     /// Bytes produced by the driver but not yet taken by the socket.
     out: Vec<u8>,
     out_pos: usize,
@@ -492,8 +491,7 @@ impl Loop {
             driver,
             waker,
             task_waker,
-            pending: Vec::new(),
-            pending_pos: 0,
+            backlog: Backlog::new(READ_BUF),
             out: Vec::new(),
             out_pos: 0,
             read_ready: true,
@@ -678,20 +676,6 @@ fn mark(slots: &mut [Option<Slot>], todo: &mut Vec<usize>, t: usize) {
     }
 }
 
-/// Offers `data` to the driver until it is all taken or the driver takes nothing;
-/// returns how much was taken.
-fn offer(driver: &mut Driver, data: &[u8]) -> usize {
-    let mut off = 0;
-    while off < data.len() {
-        let k = driver.handle_input(&data[off..]);
-        if k == 0 {
-            break;
-        }
-        off += k;
-    }
-    off
-}
-
 fn timer_of(e: &Entry) -> Option<Instant> {
     match e {
         Entry::Conn(c) => c.timer,
@@ -709,21 +693,13 @@ impl Conn {
         self.driver.register(&self.task_waker);
         let mut again = false;
 
-        // Input: what the driver left last time first, then the socket. The driver
-        // takes about a record at a time, so input is offered until it is all taken
-        // or the driver takes nothing (the application is behind: the driver wakes
-        // us once it has caught up).
+        // Input: what the driver left last time first, then the socket; each offered
+        // once (the backlog's stop rule). What the driver leaves waits in the backlog
+        // and reading stops until the driver wakes us (the application caught up).
         let mut reads = 0;
+        self.backlog.offer(&mut self.driver);
         loop {
-            if self.pending_pos < self.pending.len() {
-                self.pending_pos += offer(&mut self.driver, &self.pending[self.pending_pos..]);
-                if self.pending_pos < self.pending.len() {
-                    break;
-                }
-                self.pending = Vec::new();
-                self.pending_pos = 0;
-            }
-            if self.eof || !self.read_ready {
+            if !self.backlog.is_empty() || self.eof || !self.read_ready {
                 break;
             }
             if reads == READS_PER_TURN {
@@ -731,16 +707,28 @@ impl Conn {
                 break;
             }
             reads += 1;
-            match (&self.sock).read(rbuf) {
-                Ok(0) => self.eof = true,
-                Ok(n) => {
-                    let k = offer(&mut self.driver, &rbuf[..n]);
-                    if k < n {
-                        self.pending.extend_from_slice(&rbuf[k..n]);
-                        self.pending_pos = 0;
-                        break;
+            let read = match self.backlog.spare() {
+                // Recently backed up: read straight into the kept buffer.
+                Some(buf) => {
+                    let r = (&self.sock).read(buf);
+                    if let Ok(n) = r {
+                        self.backlog.filled(n);
+                        self.backlog.offer(&mut self.driver);
                     }
+                    r
                 }
+                // Into the loop's buffer, keeping only what the driver leaves.
+                None => {
+                    let r = (&self.sock).read(rbuf);
+                    if let Ok(n @ 1..) = r {
+                        self.backlog.offer_and_keep(&mut self.driver, &rbuf[..n]);
+                    }
+                    r
+                }
+            };
+            match read {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -750,9 +738,11 @@ impl Conn {
             }
         }
 
-        // Timers.
+        // Timers. A period of the driver's timer is also the backlog's measure of
+        // whether its buffer is still needed.
         if self.timer.is_some_and(|t| t <= Instant::now()) {
             self.driver.handle_timeout();
+            self.backlog.period_ended();
         }
 
         // Output: what the socket left last time first, then the driver's.
@@ -761,10 +751,9 @@ impl Conn {
         // The end of input, once everything before it was taken (or the socket broke).
         if self.broken {
             self.eof = true;
-            self.pending = Vec::new();
-            self.pending_pos = 0;
+            self.backlog.discard();
         }
-        if self.eof && !self.eof_told && self.pending_pos >= self.pending.len() {
+        if self.eof && !self.eof_told && self.backlog.is_empty() {
             self.eof_told = true;
             self.driver.handle_eof();
             again |= self.flush(wbuf);
@@ -903,7 +892,7 @@ impl Conn {
     /// Asks for readability only while input is wanted, and for writability only
     /// while output waits.
     fn update_interest(&mut self, registry: &mio::Registry, token: Token) {
-        let want_read = !self.eof && self.pending_pos >= self.pending.len();
+        let want_read = !self.eof && self.backlog.is_empty();
         let want_write = !self.broken && self.out_pos < self.out.len();
         let want = match (want_read, want_write) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
