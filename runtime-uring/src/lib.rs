@@ -1,8 +1,9 @@
 //! Weft over Linux io_uring: a completion-based adapter for the shared driver of
 //! [`weft_driver`].
 //!
-//! All protocol logic and the async application API ([`Handle`](weft_driver::Handle)) live in
-//! `weft-core`; this crate only moves bytes, time and wake-ups, through io_uring:
+//! All protocol logic lives in `weft-core`, and the async application API
+//! ([`Handle`]) and the blocking [`Client`] in `weft-driver`; this crate only
+//! moves bytes, time and wake-ups, through io_uring:
 //!
 //! * one ring per event-loop thread ([`EventLoop`]); a loop hosts any number of
 //!   connections and listeners;
