@@ -51,6 +51,7 @@ impl Hub {
         h.next += 1;
         let key = h.next;
         h.conns.insert(key, driver.shared.clone());
+        lock(&driver.shared).routed = true;
         driver.hub = Some((self.clone(), key));
     }
 

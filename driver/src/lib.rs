@@ -15,9 +15,13 @@
 //! - [`IoTask`]: the one I/O task of the async adapters (`weft-tokio`, `weft-smol`),
 //!   a future generic over a [`Transport`] and a [`Timer`]; [`mem`] has in-memory
 //!   stand-ins for both.
+//! - [`Backlog`]: input read but not taken yet, kept the same way by every adapter.
+//! - [`BlockingClient`] and its [`BlockingStream`] and [`BlockingSubscription`]:
+//!   the blocking face of the event-loop adapters (`weft-mio`, `weft-uring`), over
+//!   any loop that implements [`BlockingLoop`].
 //! - [`Executor`]: a small thread pool for the blocking adapters' applications.
-//! - [`Clock`], [`os_seed`], [`block_on`]: the std time, randomness and blocking the
-//!   core leaves to its caller.
+//! - [`Clock`], [`os_seed`], [`block_on`], [`block_on_timeout`]: the std time,
+//!   randomness and blocking the core leaves to its caller.
 //!
 //! Written once and used by every adapter (`weft-tokio`, `weft-smol`, `weft-mio`,
 //! `weft-uring`). It uses only [`core::task::Waker`] and std's synchronisation, so no
@@ -47,6 +51,8 @@
 
 #![forbid(unsafe_code)]
 
+mod backlog;
+mod blocking;
 mod executor;
 mod flush;
 mod handle;
@@ -66,6 +72,10 @@ pub mod __private {
     pub use weft_core::Error;
 }
 
+pub use backlog::Backlog;
+pub use blocking::{
+    BlockingClient, BlockingLoop, BlockingStream, BlockingSubscription, RecvTimeoutError,
+};
 /// The payload type of received messages and replies (shared, zero-copy).
 pub use bytes::Bytes;
 pub use executor::{Executor, Spawner};
@@ -183,6 +193,7 @@ pub fn connect_with(
         peer_addr: None,
         handles: 1,
         hub_events: VecDeque::new(),
+        routed: false,
         stalled: false,
         paused: false,
         parked: VecDeque::new(),
@@ -216,6 +227,29 @@ pub fn os_seed() -> [u8; SEED_LEN] {
 /// Runs a future to completion on the current thread, parking between polls.
 /// For blocking APIs (the mio and io_uring adapters) and tests.
 pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    match park_on(fut, None) {
+        Some(v) => v,
+        // Without a deadline only the future's end returns.
+        None => unreachable!("block_on gave up without a deadline"),
+    }
+}
+
+/// Runs `fut` on the current thread like [`block_on`], giving up after `timeout`
+/// (`None`; the future is dropped, which cancels a request).
+pub fn block_on_timeout<F: core::future::Future>(
+    fut: F,
+    timeout: core::time::Duration,
+) -> Option<F::Output> {
+    // A timeout too large to represent is no timeout.
+    park_on(fut, std::time::Instant::now().checked_add(timeout))
+}
+
+/// Polls `fut` on this thread, parking between polls, until it is ready or
+/// `deadline` passed.
+fn park_on<F: core::future::Future>(
+    fut: F,
+    deadline: Option<std::time::Instant>,
+) -> Option<F::Output> {
     use core::task::{Context, Poll};
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
@@ -230,9 +264,18 @@ pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut fut = core::pin::pin!(fut);
     loop {
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        match deadline {
+            None => std::thread::park(),
+            Some(d) => {
+                let now = std::time::Instant::now();
+                if now >= d {
+                    return None;
+                }
+                std::thread::park_timeout(d - now);
+            }
         }
     }
 }

@@ -104,6 +104,8 @@ pub(crate) struct State {
     /// Live handles; dropping the last one closes the connection gracefully.
     pub(crate) handles: usize,
     pub(crate) hub_events: VecDeque<HubEvent>,
+    /// A hub is attached: pub/sub events are kept for it.
+    pub(crate) routed: bool,
     /// A publish the hub could not take yet (wait policy): draining pauses.
     pub(crate) stalled: bool,
     /// Draining stopped on a full application queue: a reader that makes enough
@@ -270,6 +272,13 @@ impl State {
                     w.wake();
                 }
             }
+            // Without a hub nothing routes pub/sub: the events go (a server
+            // connection made with `spawn` rather than a `Server`).
+            Event::Subscribed { .. }
+            | Event::Unsubscribed { .. }
+            | Event::Credit { .. }
+            | Event::Published { .. }
+                if !self.routed => {}
             Event::Subscribed {
                 sub_id,
                 policy,

@@ -231,7 +231,7 @@ fn stream_read_write_echo() {
         s.set_write_timeout(Some(BOUND));
         let mut r = s.try_clone().expect("clone");
         let n = std::io::copy(&mut r, &mut s).expect("copy");
-        s.shutdown().expect("finish");
+        s.finish().expect("finish");
         drop(s);
         drop(r);
         // Keep the connection until the client is done with it.
@@ -250,7 +250,7 @@ fn stream_read_write_echo() {
         std::thread::spawn(move || {
             w.write_all(&data).expect("write");
             w.flush().expect("flush");
-            w.shutdown().expect("finish");
+            w.finish().expect("finish");
         })
     };
     let mut back = Vec::new();
