@@ -405,22 +405,30 @@ fn stats(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
 /// more than the server reads before its close is over.
 const FLOOD: usize = 4 << 20;
 
-fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
-    // A generous linger: the peer's end of stream, not the period, ends it here.
+/// A server with a 30 s linger, and a raw peer that completed the handshake and
+/// sent a record with a flipped CRC byte (the server must close with
+/// INTEGRITY_ERROR).
+fn damaged_after_handshake(server: &dyn Runtime) -> Result<(Srv, Raw), String> {
     let cfg = Config {
         linger: Duration::from_secs(30),
         ..Config::default()
     };
     let srv = serve(server, cfg)?;
+    let mut r = Raw::connect(srv.addr)?;
+    r.handshake()?;
+    let mut damaged = raw::record(&raw::frame(&Frame::Message {
+        payload: b"damaged",
+    }));
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x40;
+    r.send(&damaged)?;
+    Ok((srv, r))
+}
+
+fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    // A generous linger: the peer's end of stream, not the period, ends it here.
+    let (srv, mut r) = damaged_after_handshake(server)?;
     {
-        let mut r = Raw::connect(srv.addr)?;
-        r.handshake()?;
-        let mut damaged = raw::record(&raw::frame(&Frame::Message {
-            payload: b"damaged",
-        }));
-        let last = damaged.len() - 1;
-        damaged[last] ^= 0x40;
-        r.send(&damaged)?;
         // Still writing as the server closes; then our end of stream.
         let mut w = r.writer()?;
         let flood = std::thread::spawn(move || -> std::io::Result<()> {
@@ -445,20 +453,8 @@ fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(),
 fn linger_ends_write_first(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
     // A linger far above the raw peer's read timeout: only a shut-down write
     // direction gives the peer its end of stream in time.
-    let cfg = Config {
-        linger: Duration::from_secs(30),
-        ..Config::default()
-    };
-    let srv = serve(server, cfg)?;
+    let (srv, mut r) = damaged_after_handshake(server)?;
     {
-        let mut r = Raw::connect(srv.addr)?;
-        r.handshake()?;
-        let mut damaged = raw::record(&raw::frame(&Frame::Message {
-            payload: b"damaged",
-        }));
-        let last = damaged.len() - 1;
-        damaged[last] ^= 0x40;
-        r.send(&damaged)?;
         r.expect_close_code(ErrorCode::INTEGRITY_ERROR)?;
         r.expect_clean_eof()
             .map_err(|e| format!("end of stream while our write side is open: {e}"))?;
