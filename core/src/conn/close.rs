@@ -170,6 +170,10 @@ impl Connection {
             } else {
                 Outcome::Lost
             });
+            // What the streams queued before the end goes before `Closed`, the last
+            // event: the receive loop stops at a failure without draining them.
+            #[cfg(feature = "alloc")]
+            self.drain_stream_events();
             self.push_event(Event::Closed(info), None);
         }
     }

@@ -108,7 +108,8 @@ impl Connection {
             crate::topic::validate_queue_group(g)
                 .map_err(|_| Error::Invalid(InvalidKind::Topic))?;
         }
-        let peer_cap = self.peer.map_or(u64::MAX, |p| p.max_subscriptions) as usize;
+        // Before SERVER_HELLO the server's limits are the defaults (spec 7.3).
+        let peer_cap = self.peer.unwrap_or_default().max_subscriptions as usize;
         #[cfg(not(feature = "alloc"))]
         let peer_cap = peer_cap.min(capacity::TABLE);
         if self.pubsub.client_subs.len() >= peer_cap {

@@ -81,7 +81,8 @@ impl Connection {
         if subject.len() > frame::MAX_SUBJECT {
             return Err(Error::Invalid(InvalidKind::TooLong));
         }
-        let peer_cap = self.peer.map_or(u64::MAX, |p| p.max_concurrent_requests) as usize;
+        // Before SERVER_HELLO the peer's limits are the defaults (spec 7.3).
+        let peer_cap = self.peer.unwrap_or_default().max_concurrent_requests as usize;
         if self.rpc.out_reqs.len() >= self.config.max_outstanding_requests.min(peer_cap) {
             self.blocked = true;
             return Err(Error::Blocked);
