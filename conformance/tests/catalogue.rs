@@ -12,6 +12,7 @@ const CATALOGUE: &[&str] = &[
     "handshake/psk",
     "rpc/echo",
     "close/graceful",
+    "handshake/peer-addresses",
     "handshake/no-auth",
     "handshake/key-selection",
     "handshake/wrong-key",

@@ -60,7 +60,7 @@ impl Connection {
     /// connection is up, what was accepted before the close is sent and drained as
     /// on any graceful close; if the handshake fails instead, the close reports the
     /// handshake's code and counts every accepted message in
-    /// [`Stats::unsent`](crate::Stats::unsent). Nothing new is accepted meanwhile.
+    /// [`Stats::unsent`](super::Stats::unsent). Nothing new is accepted meanwhile.
     pub fn close(&mut self, now: Instant, code: ErrorCode, reason: &str) {
         if matches!(self.phase, Phase::Failing | Phase::Closed)
             || self.closing.close_sent

@@ -231,6 +231,9 @@ impl EventLoop {
             Clock::new(),
             DEFAULT_QUEUE_CAP,
         );
+        if let Ok(p) = stream.peer_addr() {
+            driver.set_peer_addr(p);
+        }
         if let Some(hub) = hub {
             hub.attach(&mut driver);
         }
@@ -518,6 +521,9 @@ impl Loop {
             Clock::new(),
             queue.queue_cap,
         );
+        if let Ok(p) = stream.peer_addr() {
+            driver.set_peer_addr(p);
+        }
         queue.hub.attach(&mut driver);
         let linger = queue.config.linger;
         if let Some(t) = self.add_conn(stream, driver, linger) {

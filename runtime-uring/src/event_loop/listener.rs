@@ -70,6 +70,9 @@ impl Loop {
                         let _ = sock.set_nodelay(true);
                         let (mut driver, handle) =
                             driver::connect(Role::Server, l.config.clone(), driver::os_seed());
+                        if let Ok(p) = sock.peer_addr() {
+                            driver.set_peer_addr(p);
+                        }
                         l.hub.attach(&mut driver);
                         (l.on_connection)(handle);
                         self.add_conn(sock, driver);

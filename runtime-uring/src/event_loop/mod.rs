@@ -261,6 +261,9 @@ impl EventLoop {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         let (driver, handle) = driver::connect(Role::Client, config, driver::os_seed());
+        if let Ok(p) = stream.peer_addr() {
+            driver.set_peer_addr(p);
+        }
         self.attach(stream, driver);
         Ok(handle)
     }
