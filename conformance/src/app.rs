@@ -8,6 +8,7 @@
 //! passed, so they could not be answered); `count` answers the number of one-way
 //! messages received so far (decimal; messages that arrived before the request are
 //! counted first); `close` answers, then closes the connection gracefully;
+//! `peer` answers the connection's peer address (empty if unknown);
 //! `close-later` starts a graceful close first and answers afterwards (the answer
 //! is in-flight work the drain must finish).
 //!
@@ -96,6 +97,11 @@ async fn requests(h: Handle, counter: Arc<AtomicU64>) {
                 }
                 let s = format!("cancelled={cancelled} answered={answered}");
                 let _ = req.respond(Outcome::Ok, "", s.as_bytes());
+            }
+            b"peer" => {
+                // The transport's peer address as the server's handle knows it.
+                let a = h.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                let _ = req.respond(Outcome::Ok, "", a.as_bytes());
             }
             b"whoami" => {
                 // The key id this connection authenticated with (spec 7.6).

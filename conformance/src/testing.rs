@@ -113,6 +113,9 @@ fn spawn_conn(
     sock.set_write_timeout(Some(Duration::from_secs(10)))?;
     let linger = config.linger;
     let (mut drv, handle) = driver::connect(role, config, driver::os_seed());
+    if let Ok(p) = sock.peer_addr() {
+        drv.set_peer_addr(p);
+    }
     if let Some(h) = hub {
         h.attach(&mut drv);
     }

@@ -44,11 +44,6 @@ pub mod topic;
 pub mod varint;
 pub mod wire;
 
-/// The README's example, compiled and run as a doctest so it cannot rot.
-#[cfg(all(doctest, feature = "std"))]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
-
 pub use config::{Config, OverflowPolicy, Priority, Role};
 pub use error::{Error, ErrorCode, InvalidKind};
 pub use time::Instant;

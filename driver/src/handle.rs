@@ -1,7 +1,7 @@
 //! The application's side: [`Handle`] and its futures. They work on any executor:
 //! they only use the [`Waker`] they are polled with.
 
-use super::shared::{closed_reply, lock, wake, Shared, Slot, StreamWaiters, SubQueue};
+use super::shared::{closed_reply, lock, wake, Shared, Slot, StreamWaiters};
 use super::{Delivery, Reply};
 use bytes::Bytes;
 use core::future::Future;
@@ -9,19 +9,19 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::vec::Vec;
-use weft_core::config::{OverflowPolicy, Priority};
+use weft_core::config::Priority;
 use weft_core::conn::{CloseInfo, Negotiated, Outcome, Stats};
 use weft_core::error::{Error, ErrorCode};
 use weft_core::stream::ReadOutcome;
 use weft_core::time::Instant;
 
-fn push_waker(list: &mut std::vec::Vec<Waker>, w: &Waker) {
+pub(crate) fn push_waker(list: &mut std::vec::Vec<Waker>, w: &Waker) {
     if !list.iter().any(|x| x.will_wake(w)) {
         list.push(w.clone());
     }
 }
 
-fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
+pub(crate) fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
     match slot {
         Some(x) if x.will_wake(w) => {}
         _ => *slot = Some(w.clone()),
@@ -79,6 +79,12 @@ impl Handle {
     /// authentication; `None` otherwise (see `Connection::peer_key_id`).
     pub fn peer_key_id(&self) -> Option<Vec<u8>> {
         lock(&self.shared).conn.peer_key_id().map(<[u8]>::to_vec)
+    }
+
+    /// The transport's peer address, when the adapter knows one (TCP
+    /// connections of every adapter's `connect` and server).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.shared).peer_addr
     }
 
     /// Connection statistics.
@@ -141,23 +147,6 @@ impl Handle {
                 timeout,
             },
         }
-    }
-
-    /// Subscribes to a topic filter (optionally in a queue group).
-    pub fn subscribe(
-        &self,
-        filter: &str,
-        group: Option<&str>,
-        policy: OverflowPolicy,
-    ) -> Result<Subscription, Error> {
-        let mut st = lock(&self.shared);
-        let id = st.conn.subscribe(filter, group, policy)?;
-        st.subs.insert(id, SubQueue::default());
-        st.wake_driver();
-        Ok(Subscription {
-            shared: self.shared.clone(),
-            sub_id: id,
-        })
     }
 
     /// The next one-way message; `None` once the connection is closed and none is
@@ -235,6 +224,23 @@ impl Handle {
         st.conn.close(now, code, reason);
         st.drain_events();
         st.wake_driver();
+    }
+
+    /// Closes gracefully and waits until the connection is over: everything
+    /// accepted before the call has been delivered to the peer's application
+    /// (`Ok`), or the close says why not (`Err`, with [`Stats::unsent`] counting
+    /// what was never written). Await it before leaving `main` or dropping the
+    /// runtime: a runtime that stops drops its I/O tasks mid-drain, and what was
+    /// still queued is lost. Dropping the last handle closes gracefully too, but
+    /// nobody learns the outcome.
+    pub async fn shutdown(&self) -> Result<(), CloseInfo> {
+        self.close(ErrorCode::NO_ERROR, "");
+        let info = self.closed().await;
+        if info.kind == weft_core::conn::CloseKind::Graceful && self.stats().unsent == 0 {
+            Ok(())
+        } else {
+            Err(info)
+        }
     }
 
     /// Resolves when the connection is over.
@@ -498,6 +504,31 @@ impl IncomingRequest {
     }
 }
 
+impl IncomingRequest {
+    /// When the requester gives up, as a std instant (`None`: it set no deadline).
+    /// Past it the request counts as cancelled and an answer is not sent.
+    pub fn deadline_at(&self) -> Option<std::time::Instant> {
+        let d = self.deadline?;
+        let shared = self.shared.as_ref()?;
+        Some(lock(shared).clock.to_std(d))
+    }
+
+    /// True once the requester cancelled the request, its deadline passed, or the
+    /// connection closed: an answer would not be sent.
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| {
+            let st = lock(s);
+            st.cancelled.contains(&self.id) || st.closed.is_some()
+        })
+    }
+
+    /// Resolves once [`is_cancelled`](Self::is_cancelled) holds: race the work
+    /// against it to stop early.
+    pub fn cancelled(&self) -> crate::RequestCancelled {
+        crate::serve::RequestCancelled::new(self.shared.clone(), self.id)
+    }
+}
+
 impl Drop for IncomingRequest {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
@@ -546,6 +577,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    pub(crate) fn new(shared: Shared, sub_id: u64) -> Self {
+        Subscription { shared, sub_id }
+    }
+
     /// The subscription id.
     pub fn id(&self) -> u64 {
         self.sub_id
@@ -585,6 +620,15 @@ impl Subscription {
     /// The next delivery.
     pub fn next_delivery(&mut self) -> NextDelivery<'_> {
         NextDelivery { sub: self }
+    }
+}
+
+/// Deliveries as a stream (`StreamExt::next` of futures, tokio-stream or
+/// futures-lite); it ends once the connection is closed and nothing is left.
+impl futures_core::Stream for Subscription {
+    type Item = Delivery;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        Subscription::poll_next(self.get_mut(), cx)
     }
 }
 

@@ -51,7 +51,18 @@ impl Hub {
         h.next += 1;
         let key = h.next;
         h.conns.insert(key, driver.shared.clone());
+        lock(&driver.shared).routed = true;
         driver.hub = Some((self.clone(), key));
+    }
+
+    /// Starts closing every attached connection with `code` (graceful for
+    /// `NO_ERROR` and application codes: each drains, bounded by its
+    /// `drain_timeout`): a server's shutdown.
+    pub fn close_all(&self, code: ErrorCode, reason: &str) {
+        let h = lock(&self.inner);
+        for c in h.conns.values() {
+            close(c, code, reason);
+        }
     }
 
     /// Number of attached connections.

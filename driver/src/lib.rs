@@ -15,9 +15,13 @@
 //! - [`IoTask`]: the one I/O task of the async adapters (`weft-tokio`, `weft-smol`),
 //!   a future generic over a [`Transport`] and a [`Timer`]; [`mem`] has in-memory
 //!   stand-ins for both.
+//! - [`Backlog`]: input read but not taken yet, kept the same way by every adapter.
+//! - [`BlockingClient`] and its [`BlockingStream`] and [`BlockingSubscription`]:
+//!   the blocking face of the event-loop adapters (`weft-mio`, `weft-uring`), over
+//!   any loop that implements [`BlockingLoop`].
 //! - [`Executor`]: a small thread pool for the blocking adapters' applications.
-//! - [`Clock`], [`os_seed`], [`block_on`]: the std time, randomness and blocking the
-//!   core leaves to its caller.
+//! - [`Clock`], [`os_seed`], [`block_on`], [`block_on_timeout`]: the std time,
+//!   randomness and blocking the core leaves to its caller.
 //!
 //! Written once and used by every adapter (`weft-tokio`, `weft-smol`, `weft-mio`,
 //! `weft-uring`). It uses only [`core::task::Waker`] and std's synchronisation, so no
@@ -47,11 +51,16 @@
 
 #![forbid(unsafe_code)]
 
+mod backlog;
+mod blocking;
 mod executor;
+mod flush;
 mod handle;
 mod hub;
 mod io;
 pub mod mem;
+mod reply;
+mod serve;
 mod shared;
 mod stream_type;
 mod sync;
@@ -63,23 +72,31 @@ pub mod __private {
     pub use weft_core::Error;
 }
 
+pub use backlog::Backlog;
+pub use blocking::{
+    BlockingClient, BlockingLoop, BlockingStream, BlockingSubscription, RecvTimeoutError,
+};
+/// The payload type of received messages and replies (shared, zero-copy).
+pub use bytes::Bytes;
 pub use executor::{Executor, Spawner};
+pub use flush::{Flush, SubscribeFuture};
 pub use handle::{
     AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
     NextMessages, NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
 };
 pub use hub::Hub;
 pub use io::{Timer, Transport};
+pub use reply::{Reply, RequestError};
+pub use serve::{Answer, RequestCancelled, RequestInfo};
 pub use shared::Driver;
 pub use task::IoTask;
 
-use bytes::Bytes;
 use shared::State;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::vec::Vec;
 use sync::{Arc, Mutex};
 use weft_core::config::{Config, Role};
-use weft_core::conn::{Connection, Outcome};
+use weft_core::conn::Connection;
 use weft_core::secrets::SEED_LEN;
 use weft_core::time::Instant;
 
@@ -116,17 +133,6 @@ impl Default for Clock {
     fn default() -> Self {
         Clock::new()
     }
-}
-
-/// How a request ended, with its payload and error text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    /// The outcome.
-    pub outcome: Outcome,
-    /// Result payload (empty unless `Ok`).
-    pub payload: Bytes,
-    /// Error message of an error outcome.
-    pub message: Bytes,
 }
 
 /// A message received on a subscription.
@@ -173,6 +179,7 @@ pub fn connect_with(
         request_waker: None,
         live_requests: HashSet::new(),
         cancelled: HashSet::new(),
+        cancel_wakers: HashMap::new(),
         subs: HashMap::new(),
         streams: HashMap::new(),
         accept: VecDeque::new(),
@@ -181,8 +188,12 @@ pub fn connect_with(
         request_cap_waiters: Vec::new(),
         closed: None,
         closed_wakers: Vec::new(),
+        flushes: HashMap::new(),
+        flush_room: Vec::new(),
+        peer_addr: None,
         handles: 1,
         hub_events: VecDeque::new(),
+        routed: false,
         stalled: false,
         paused: false,
         parked: VecDeque::new(),
@@ -216,6 +227,29 @@ pub fn os_seed() -> [u8; SEED_LEN] {
 /// Runs a future to completion on the current thread, parking between polls.
 /// For blocking APIs (the mio and io_uring adapters) and tests.
 pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    match park_on(fut, None) {
+        Some(v) => v,
+        // Without a deadline only the future's end returns.
+        None => unreachable!("block_on gave up without a deadline"),
+    }
+}
+
+/// Runs `fut` on the current thread like [`block_on`], giving up after `timeout`
+/// (`None`; the future is dropped, which cancels a request).
+pub fn block_on_timeout<F: core::future::Future>(
+    fut: F,
+    timeout: core::time::Duration,
+) -> Option<F::Output> {
+    // A timeout too large to represent is no timeout.
+    park_on(fut, std::time::Instant::now().checked_add(timeout))
+}
+
+/// Polls `fut` on this thread, parking between polls, until it is ready or
+/// `deadline` passed.
+fn park_on<F: core::future::Future>(
+    fut: F,
+    deadline: Option<std::time::Instant>,
+) -> Option<F::Output> {
     use core::task::{Context, Poll};
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
@@ -230,9 +264,18 @@ pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut fut = core::pin::pin!(fut);
     loop {
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        match deadline {
+            None => std::thread::park(),
+            Some(d) => {
+                let now = std::time::Instant::now();
+                if now >= d {
+                    return None;
+                }
+                std::thread::park_timeout(d - now);
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! application's [`Handle`](super::Handle)s: the connection behind one lock, the
 //! waiters, and the bounded queues between them.
 
+use super::flush::FlushSlot;
 pub(crate) use super::sync::lock;
 use super::sync::{Arc, Mutex};
 use super::{Clock, Delivery, IncomingRequest, Reply};
@@ -10,7 +11,7 @@ use core::task::Waker;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::vec::Vec;
 use weft_core::config::OverflowPolicy;
-use weft_core::conn::{CloseInfo, Connection, DataId, Event, Outcome};
+use weft_core::conn::{CloseInfo, Connection, DataId, Event, FlushId, Outcome};
 use weft_core::error::ErrorCode;
 use weft_core::time::Instant;
 
@@ -83,6 +84,8 @@ pub(crate) struct State {
     pub(crate) live_requests: HashSet<u64>,
     /// Of those, the ones the peer cancelled or that expired: answering is moot.
     pub(crate) cancelled: HashSet<u64>,
+    /// Tasks waiting for a held request to be cancelled (`IncomingRequest::cancelled`).
+    pub(crate) cancel_wakers: HashMap<u64, Waker>,
     pub(crate) subs: HashMap<u64, SubQueue>,
     pub(crate) streams: HashMap<u64, StreamWaiters>,
     pub(crate) accept: VecDeque<u64>,
@@ -92,9 +95,17 @@ pub(crate) struct State {
     pub(crate) request_cap_waiters: Vec<Waker>,
     pub(crate) closed: Option<CloseInfo>,
     pub(crate) closed_wakers: Vec<Waker>,
+    /// Flushes the application waits for, and tasks waiting for room for one
+    /// (`weft_core::conn::MAX_FLUSHES` are outstanding).
+    pub(crate) flushes: HashMap<FlushId, FlushSlot>,
+    pub(crate) flush_room: Vec<Waker>,
+    /// The transport's peer address, if the adapter knows one.
+    pub(crate) peer_addr: Option<std::net::SocketAddr>,
     /// Live handles; dropping the last one closes the connection gracefully.
     pub(crate) handles: usize,
     pub(crate) hub_events: VecDeque<HubEvent>,
+    /// A hub is attached: pub/sub events are kept for it.
+    pub(crate) routed: bool,
     /// A publish the hub could not take yet (wait policy): draining pauses.
     pub(crate) stalled: bool,
     /// Draining stopped on a full application queue: a reader that makes enough
@@ -257,7 +268,17 @@ impl State {
                 if self.live_requests.contains(&id) || self.requests.iter().any(|r| r.id == id) {
                     self.cancelled.insert(id);
                 }
+                if let Some(w) = self.cancel_wakers.remove(&id) {
+                    w.wake();
+                }
             }
+            // Without a hub nothing routes pub/sub: the events go (a server
+            // connection made with `spawn` rather than a `Server`).
+            Event::Subscribed { .. }
+            | Event::Unsubscribed { .. }
+            | Event::Credit { .. }
+            | Event::Published { .. }
+                if !self.routed => {}
             Event::Subscribed {
                 sub_id,
                 policy,
@@ -279,6 +300,13 @@ impl State {
                     policy,
                     credit,
                 });
+            }
+            Event::Flushed(id) => {
+                if let Some(f) = self.flushes.get_mut(&id) {
+                    f.done = true;
+                    wake(&mut f.waker);
+                }
+                self.flush_room.drain(..).for_each(Waker::wake);
             }
             Event::Unsubscribed { sub_id } => {
                 self.hub_events.push_back(HubEvent::Unsubscribe { sub_id })
@@ -367,6 +395,11 @@ impl State {
         self.send_waiters.drain(..).for_each(Waker::wake);
         self.request_cap_waiters.drain(..).for_each(Waker::wake);
         self.closed_wakers.drain(..).for_each(Waker::wake);
+        for f in self.flushes.values_mut() {
+            wake(&mut f.waker);
+        }
+        self.flush_room.drain(..).for_each(Waker::wake);
+        self.cancel_wakers.drain().for_each(|(_, w)| w.wake());
     }
 }
 
@@ -455,10 +488,16 @@ impl Driver {
     /// least [`Connection::MIN_TRANSMIT_BUFFER`] bytes so progress never depends on
     /// the peer's limits.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        // Pub/sub events the hub has not applied yet (a stalled publish, or events a
+        // handle's call drained) hold back the PONGs owed to the peer: a PONG
+        // promises that what came before its PING was processed (spec 14.1).
+        self.flush_hub();
         let n = {
             let mut st = lock(&self.shared);
             let now = st.now();
             st.unpark();
+            let unapplied = !st.hub_events.is_empty();
+            st.conn.hold_pongs(unapplied);
             let n = st.conn.poll_transmit(now, buf);
             // Transmitting can free queue room and complete a drain: tell the waiters,
             // resume events paused on a full application queue, and retry parked
@@ -476,6 +515,11 @@ impl Driver {
         let st = lock(&self.shared);
         let t = st.conn.poll_timeout()?;
         Some(st.clock.to_std(t))
+    }
+
+    /// Records the transport's peer address, for [`Handle::peer_addr`](super::Handle::peer_addr).
+    pub fn set_peer_addr(&self, addr: std::net::SocketAddr) {
+        lock(&self.shared).peer_addr = Some(addr);
     }
 
     /// Registers the waker to wake when an application command queued work, a

@@ -11,7 +11,8 @@
 //! busy connection pays no copies), and it gives it up once the buffer stayed
 //! unneeded for a whole period of its timer. So a connection keeps buffers only
 //! while it is backed up, never frees one per message, and each is bounded
-//! ([`READ_BUF`], [`WRITE_BUF`]).
+//! ([`READ_BUF`], [`WRITE_BUF`]). Input waits in a [`Backlog`], the type (and
+//! stop rule) the event-loop adapters use too.
 //!
 //! Timer: re-armed only when the deadline moves *earlier*. The driver's deadline
 //! moves later with nearly every message (the idle timer restarts with each byte
@@ -26,7 +27,7 @@
 //! dropped at once.
 
 use crate::io::{Timer, Transport};
-use crate::Driver;
+use crate::{Backlog, Driver};
 use core::cell::Cell;
 use core::future::Future;
 use core::pin::Pin;
@@ -109,19 +110,16 @@ pub struct IoTask<T, R> {
     io: T,
     timer: R,
     driver: Driver,
-    /// Kept input ([`READ_BUF`] bytes) while the driver is behind, or recently was.
-    /// `inbuf[in_pos..in_len]` was read and not yet taken.
-    inbuf: Option<Box<[u8]>>,
-    in_pos: usize,
-    in_len: usize,
+    /// Input read and not yet taken; its buffer ([`READ_BUF`] bytes) is kept while
+    /// the driver is behind, or recently was.
+    backlog: Backlog,
     /// Kept output ([`WRITE_BUF`] bytes) while the transport is behind, or recently
     /// was. `outbuf[out_pos..out_len]` was produced and not yet written.
     outbuf: Option<Box<[u8]>>,
     out_pos: usize,
     out_len: usize,
-    /// The kept input or output buffer held waiting bytes since the timer last
-    /// fired: it is still needed.
-    in_needed: bool,
+    /// The kept output buffer held waiting bytes since the timer last fired: it
+    /// is still needed.
     out_needed: bool,
     /// What the timer is armed for; `None` while unarmed (or just fired).
     armed: Option<Instant>,
@@ -141,7 +139,7 @@ pub struct IoTask<T, R> {
 impl<T, R> core::fmt::Debug for IoTask<T, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IoTask")
-            .field("pending_input", &(self.in_len - self.in_pos))
+            .field("pending_input", &self.backlog.len())
             .field("pending_output", &(self.out_len - self.out_pos))
             .field("read_done", &self.read_done)
             .field("phase", &self.phase)
@@ -175,13 +173,10 @@ impl<T: Transport, R: Timer> IoTask<T, R> {
             io,
             timer,
             driver,
-            inbuf: None,
-            in_pos: 0,
-            in_len: 0,
+            backlog: Backlog::new(READ_BUF),
             outbuf: None,
             out_pos: 0,
             out_len: 0,
-            in_needed: false,
             out_needed: false,
             armed: None,
             linger_until: None,
@@ -205,33 +200,28 @@ impl<T: Transport, R: Timer> IoTask<T, R> {
     /// driver's timer, not to traffic, so a busy connection never frees and
     /// reallocates per message.
     fn release_idle_buffers(&mut self) {
-        if self.in_pos == self.in_len && !self.in_needed {
-            self.inbuf = None;
-        }
+        self.backlog.period_ended();
         if self.out_pos == self.out_len && !self.out_needed {
             self.outbuf = None;
         }
-        self.in_needed = false;
         self.out_needed = false;
     }
 
     /// Offers kept input; reads more only once all of it was taken.
     fn input(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progress = self.offer();
-        if self.in_pos < self.in_len || self.read_done {
+        let mut progress = self.backlog.offer(&mut self.driver) > 0;
+        if !self.backlog.is_empty() || self.read_done {
             // Held back by the application (the driver wakes us when it catches
             // up), or nothing more will come.
             return progress;
         }
-        let polled = match self.inbuf.take() {
+        let polled = match self.backlog.spare() {
             // Recently backed up: read straight into the kept buffer.
-            Some(mut buf) => {
-                let p = self.io.poll_read(cx, &mut buf);
-                self.inbuf = Some(buf);
+            Some(buf) => {
+                let p = self.io.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = p {
-                    self.in_pos = 0;
-                    self.in_len = n;
-                    self.offer();
+                    self.backlog.filled(n);
+                    self.backlog.offer(&mut self.driver);
                 }
                 p
             }
@@ -239,16 +229,8 @@ impl<T: Transport, R: Timer> IoTask<T, R> {
             None => with_scratch(|scratch| {
                 let scratch = &mut scratch[..READ_BUF];
                 let p = self.io.poll_read(cx, scratch);
-                if let Poll::Ready(Ok(n)) = p {
-                    let taken = self.driver.handle_input(&scratch[..n]);
-                    if taken < n {
-                        let rest = &scratch[taken..n];
-                        let buf = self.inbuf.get_or_insert_with(|| zeroed(READ_BUF));
-                        buf[..rest.len()].copy_from_slice(rest);
-                        self.in_pos = 0;
-                        self.in_len = rest.len();
-                        self.in_needed = true;
-                    }
+                if let Poll::Ready(Ok(n @ 1..)) = p {
+                    self.backlog.offer_and_keep(&mut self.driver, &scratch[..n]);
                 }
                 p
             }),
@@ -269,25 +251,6 @@ impl<T: Transport, R: Timer> IoTask<T, R> {
         }
         progress = true;
         progress
-    }
-
-    /// Hands kept input to the driver; true if it took some.
-    fn offer(&mut self) -> bool {
-        if self.in_pos == self.in_len {
-            return false;
-        }
-        let Some(buf) = &self.inbuf else {
-            return false;
-        };
-        let n = self.driver.handle_input(&buf[self.in_pos..self.in_len]);
-        self.in_pos += n;
-        if self.in_pos == self.in_len {
-            self.in_pos = 0;
-            self.in_len = 0;
-        } else {
-            self.in_needed = true;
-        }
-        n > 0
     }
 
     /// Writes kept output, in order; `Pending` while the transport takes no more.
@@ -499,7 +462,7 @@ impl<T: Transport, R: Timer> IoTask<T, R> {
             Step::Again => Poll::Ready(false),
             Step::Done(()) | Step::Failed(_) => {
                 // Nothing is kept from here on: what is read is discarded.
-                self.inbuf = None;
+                self.backlog.discard();
                 self.outbuf = None;
                 self.phase = Phase::Lingering;
                 Poll::Ready(self.read_done)

@@ -89,53 +89,20 @@ mod client;
 mod event_loop;
 mod server;
 
-pub use client::{BlockingStream, BlockingSubscription, Client, RecvTimeoutError};
+pub use client::Client;
 pub use event_loop::EventLoop;
 pub use server::{Server, ServerOptions};
 /// The thread-pool executor for application futures, shared with `weft-uring`.
 pub use weft_driver::Executor;
-pub use weft_driver::{block_on, Delivery, Handle, Reply};
+pub use weft_driver::{
+    block_on, block_on_timeout, BlockingStream, BlockingSubscription, Delivery, Handle,
+    RecvTimeoutError, Reply,
+};
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 /// Locks, going on after a panic elsewhere (every critical section here leaves the
 /// data consistent).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Runs `fut` on the current thread like [`block_on`], giving up after `timeout`
-/// (`None`; the future is dropped, which cancels a request).
-pub fn block_on_timeout<F: std::future::Future>(fut: F, timeout: Duration) -> Option<F::Output> {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    // A timeout too large to represent is no timeout.
-    let deadline = Instant::now().checked_add(timeout);
-    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return Some(v);
-        }
-        match deadline {
-            None => std::thread::park(),
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return None;
-                }
-                std::thread::park_timeout(d - now);
-            }
-        }
-    }
 }

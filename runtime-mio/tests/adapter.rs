@@ -231,7 +231,7 @@ fn stream_read_write_echo() {
         s.set_write_timeout(Some(BOUND));
         let mut r = s.try_clone().expect("clone");
         let n = std::io::copy(&mut r, &mut s).expect("copy");
-        s.shutdown().expect("finish");
+        s.finish().expect("finish");
         drop(s);
         drop(r);
         // Keep the connection until the client is done with it.
@@ -250,7 +250,7 @@ fn stream_read_write_echo() {
         std::thread::spawn(move || {
             w.write_all(&data).expect("write");
             w.flush().expect("flush");
-            w.shutdown().expect("finish");
+            w.finish().expect("finish");
         })
     };
     let mut back = Vec::new();
@@ -281,13 +281,7 @@ fn pubsub_queue_group_through_the_hub() {
     let mut sc = c
         .subscribe("jobs.>", None, OverflowPolicy::DropOldest)
         .expect("sub c");
-    // A round trip behind each SUBSCRIBE: the server took it (the hub has it).
-    for x in [&a, &b, &c] {
-        assert_eq!(
-            x.request(b"echo", b"", None).expect("echo").outcome,
-            Outcome::Ok
-        );
-    }
+    // Each subscribe returned once the server's hub registered it.
     const N: usize = 20;
     for i in 0..N {
         p.publish(&format!("jobs.{i}"), i.to_string().as_bytes())

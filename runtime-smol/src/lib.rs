@@ -63,12 +63,15 @@ pub use async_executor::{Executor, Task};
 pub use async_io::block_on;
 
 pub use weft_core;
+pub use weft_core::auth::{Authenticator, PskAuthenticator};
 pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
 pub use weft_core::router::RouterConfig;
 pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 pub use weft_driver::{
-    Delivery, Driver, Handle, Hub, IncomingRequest, NextMessage, NextRequest, Reply, RequestFuture,
-    SendFuture, Subscription, WeftStream,
+    AcceptStream, Answer, Bytes, Closed, Connected, Delivery, Driver, Flush, Handle, Hub,
+    IncomingRequest, NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestCancelled,
+    RequestError, RequestFuture, RequestInfo, SendFuture, SubscribeFuture, Subscription,
+    WeftStream,
 };
 
 use std::sync::OnceLock;
@@ -104,6 +107,11 @@ pub fn global_executor() -> &'static Executor<'static> {
 /// dropping the last [`Handle`] closes the connection gracefully. To run the task
 /// elsewhere, build it with [`DriverTask::new`] from
 /// [`weft_driver::connect`].
+///
+/// Closing ends `io`'s write direction with `poll_close` (spec 15.5): pass a
+/// transport whose `poll_close` does so. async-io's `Async<TcpStream>` only
+/// flushes there, so a bare one makes every close wait for the linger period;
+/// [`connect`] and [`Server`] wrap theirs.
 pub fn spawn<T>(io: T, role: Role, config: Config, executor: &Executor<'_>) -> Handle
 where
     T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static,

@@ -4,11 +4,50 @@
 use crate::{global_executor, DriverTask, Executor};
 use async_io::Async;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use weft_core::router::RouterConfig;
 use weft_core::{Config, Role};
 use weft_driver::{os_seed, Handle, Hub};
+
+/// A TCP stream whose `poll_close` ends the write direction (sends FIN) after
+/// flushing. async-io's own `poll_close` only flushes, so without this a closing
+/// side never ended its stream and both sides waited out the linger period
+/// (spec 15.5 step 2; scenario `close/linger-ends-write-first`).
+struct Tcp(Async<TcpStream>);
+
+impl futures_io::AsyncRead for Tcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl futures_io::AsyncWrite for Tcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.0).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(self.0.get_ref().shutdown(Shutdown::Write)),
+            other => other,
+        }
+    }
+}
 
 /// Connects to a Weft server over TCP (with `TCP_NODELAY`) and runs the connection
 /// on the [`global_executor`]. Resolves once the TCP connection is made; the
@@ -35,7 +74,12 @@ pub async fn connect_on(
         match Async::<TcpStream>::connect(a).await {
             Ok(stream) => {
                 stream.get_ref().set_nodelay(true)?;
-                return Ok(crate::spawn(stream, Role::Client, config, executor));
+                let (driver, handle) = weft_driver::connect(Role::Client, config, os_seed());
+                driver.set_peer_addr(a);
+                executor
+                    .spawn(DriverTask::new(Tcp(stream), driver))
+                    .detach();
+                return Ok(handle);
             }
             Err(e) => last = Some(e),
         }
@@ -48,7 +92,8 @@ pub async fn connect_on(
 /// server's [`Hub`], which routes publish/subscribe between them, before its task
 /// starts.
 pub struct Server {
-    listener: Async<TcpListener>,
+    /// `None` once a graceful shutdown closed it.
+    listener: Option<Async<TcpListener>>,
     config: Config,
     hub: Arc<Hub>,
     executor: Option<Arc<Executor<'static>>>,
@@ -59,7 +104,7 @@ pub struct Server {
 impl core::fmt::Debug for Server {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Server")
-            .field("addr", &self.listener.get_ref().local_addr().ok())
+            .field("addr", &self.local_addr().ok())
             .field("hub", &self.hub)
             .finish_non_exhaustive()
     }
@@ -81,7 +126,7 @@ impl Server {
         router: RouterConfig,
     ) -> io::Result<Server> {
         Ok(Server {
-            listener: Async::<TcpListener>::bind(addr.into())?,
+            listener: Some(Async::<TcpListener>::bind(addr.into())?),
             config,
             hub: Hub::new(router),
             executor: None,
@@ -97,7 +142,13 @@ impl Server {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.get_ref().local_addr()
+        self.listener()?.get_ref().local_addr()
+    }
+
+    fn listener(&self) -> io::Result<&Async<TcpListener>> {
+        self.listener
+            .as_ref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the server shut down"))
     }
 
     /// The hub routing publish/subscribe between this server's connections.
@@ -110,12 +161,13 @@ impl Server {
     /// listener's (a connection reset before it was accepted, too many open files):
     /// the server itself stays usable.
     pub async fn accept(&self) -> io::Result<Handle> {
-        let (stream, _peer) = self.listener.accept().await?;
+        let (stream, peer) = self.listener()?.accept().await?;
         stream.get_ref().set_nodelay(true)?;
         let (mut driver, handle) =
             weft_driver::connect(Role::Server, self.config.clone(), os_seed());
+        driver.set_peer_addr(peer);
         self.hub.attach(&mut driver);
-        let task = DriverTask::new(stream, driver);
+        let task = DriverTask::new(Tcp(stream), driver);
         let task = match &self.executor {
             Some(ex) => ex.spawn(task),
             None => global_executor().spawn(task),
@@ -128,10 +180,25 @@ impl Server {
 
     /// Stops the server at once: the listener closes and every connection's
     /// transport is dropped without a CLOSE (peers see the connection lost), as
-    /// when a server process dies. For a graceful end, close the connections'
-    /// handles first and let their drivers finish.
+    /// when a server process dies. For a graceful end, use
+    /// [`graceful_shutdown`](Self::graceful_shutdown).
     pub async fn shutdown(self) {
         self.abort_connections().await;
+    }
+
+    /// Shuts down gracefully: the listener closes (nothing more is accepted),
+    /// every connection is closed with `NO_ERROR` (each finishes its in-flight
+    /// work, bounded by its `drain_timeout`, then lingers as spec 15.5 says,
+    /// bounded by `linger`), and this returns once every connection's task ended:
+    /// with the default configuration within about 12 s, however the peers behave.
+    pub async fn graceful_shutdown(mut self) {
+        self.listener = None;
+        self.hub
+            .close_all(weft_core::ErrorCode::NO_ERROR, "server shutting down");
+        let tasks = core::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.await;
+        }
     }
 
     /// Drops every accepted connection's transport without a CLOSE (peers see the

@@ -283,17 +283,19 @@ fn subscription_across_two_clients_through_one_server() {
         let a = weft_smol::connect(addr, Config::default()).await.unwrap();
         let b = weft_smol::connect(addr, Config::default()).await.unwrap();
         let c = weft_smol::connect(addr, Config::default()).await.unwrap();
-        let mut news = a.subscribe("news.>", None, OverflowPolicy::Wait).unwrap();
+        // Each subscribe completes once the server registered it.
+        let mut news = a
+            .subscribe("news.>", None, OverflowPolicy::Wait)
+            .await
+            .unwrap();
         let mut w1 = a
             .subscribe("jobs", Some("workers"), OverflowPolicy::Wait)
+            .await
             .unwrap();
         let mut w2 = c
             .subscribe("jobs", Some("workers"), OverflowPolicy::Wait)
+            .await
             .unwrap();
-        // A round trip after subscribing: the server has routed the subscriptions
-        // before it answers (frames are handled in order).
-        a.request(b"echo", b"", None).await.unwrap();
-        c.request(b"echo", b"", None).await.unwrap();
         for i in 0..20u8 {
             b.publish("news.eu.markets", &[i]).await.unwrap();
         }
@@ -375,6 +377,44 @@ fn deadlines_fire_and_dropped_requests_are_cancelled() {
         assert_eq!(
             incoming.respond(Outcome::Ok, "", b"late"),
             Err(weft_smol::Error::UnknownId)
+        );
+    });
+}
+
+/// A graceful shutdown: nothing more is accepted, every connection is closed
+/// with NO_ERROR after what was in flight, and it returns once all are done.
+#[test]
+fn graceful_shutdown_drains_every_connection_and_returns() {
+    block_on(async {
+        let server = Server::bind(([127, 0, 0, 1], 0), Config::default()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let a = weft_smol::connect(addr, Config::default()).await.unwrap();
+        let served = server.accept().await.unwrap();
+        assert!(served.peer_addr().is_some_and(|p| p.ip().is_loopback()));
+        assert_eq!(a.peer_addr(), Some(addr));
+        for i in 0..50u32 {
+            a.send(&i.to_be_bytes()).await.unwrap();
+        }
+        a.flush().await.expect("the server has them");
+        server.graceful_shutdown().await;
+        let info = a.closed().await;
+        assert_eq!(
+            (info.kind, info.code, info.initiator),
+            (
+                weft_smol::CloseKind::Graceful,
+                weft_smol::ErrorCode::NO_ERROR,
+                weft_smol::Side::Peer
+            ),
+            "{info}"
+        );
+        let mut n = 0;
+        while served.next_message().await.is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 50, "everything sent before the shutdown was delivered");
+        assert!(
+            weft_smol::connect(addr, Config::default()).await.is_err(),
+            "the listener is closed"
         );
     });
 }

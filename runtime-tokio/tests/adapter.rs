@@ -239,15 +239,15 @@ fn publish_reaches_a_subscriber_on_another_connection() {
         publisher.connected().await.expect("handshake");
         subscriber.connected().await.expect("handshake");
 
+        // Each subscribe completes once the server's hub registered it.
         let mut sub = subscriber
             .subscribe("news.>", None, OverflowPolicy::Wait)
+            .await
             .expect("subscribe");
         let mut group = subscriber
             .subscribe("jobs", Some("workers"), OverflowPolicy::Wait)
+            .await
             .expect("subscribe in a group");
-        // A round trip behind the SUBSCRIBEs: the server handed them to the hub.
-        let r = subscriber.request(b"echo", b"sync", None).await.unwrap();
-        assert_eq!(r.outcome, Outcome::Ok);
         assert_eq!(hub.connections(), 2);
 
         for i in 0..200u8 {
@@ -359,5 +359,206 @@ fn a_slow_reader_holds_the_sender_back_and_loses_nothing() {
             let m = served.next_message().await.expect("message");
             assert_eq!(&m[..], &msg(i));
         }
+    });
+}
+
+/// The shutdown an application does before leaving `main`: `shutdown().await`
+/// on its handle, then the runtime may go. The client runs on a runtime of its
+/// own that is dropped right after; the server, on another, received everything.
+#[test]
+fn shutdown_before_the_runtime_goes_loses_nothing() {
+    const N: u32 = 2_000;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let addr = server_rt.block_on(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.serve(move |h: Handle| {
+            let tx = tx.clone();
+            async move {
+                let mut n = 0u32;
+                while let Some(m) = h.next_message().await {
+                    assert_eq!(&m[..], &n.to_be_bytes(), "in order, unchanged");
+                    n += 1;
+                }
+                let _ = tx.try_send(n);
+            }
+        }));
+        addr
+    });
+    {
+        // The application's `main`: its own runtime, dropped at the end.
+        let client_rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        client_rt.block_on(async {
+            let h = weft_tokio::connect(addr, Config::default()).await.unwrap();
+            for i in 0..N {
+                h.send(&i.to_be_bytes()).await.expect("send");
+            }
+            h.shutdown().await.expect("a graceful shutdown");
+        });
+    }
+    let n = rx
+        .recv_timeout(HANG_LIMIT)
+        .expect("the server's connection ended");
+    assert_eq!(n, N, "every message sent before shutdown arrived");
+}
+
+/// A server's graceful shutdown: it stops accepting, closes every connection
+/// with NO_ERROR after what was in flight, and returns once all are done.
+#[test]
+fn serve_with_shutdown_drains_every_connection_and_returns() {
+    run(async {
+        let server = Server::bind("127.0.0.1:0", Config::default())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (count_tx, mut count_rx) = tokio::sync::mpsc::channel::<(u32, bool)>(4);
+        let serving = tokio::spawn(server.serve_with_shutdown(
+            move |h: Handle| {
+                let count_tx = count_tx.clone();
+                async move {
+                    let has_peer = h.peer_addr().is_some_and(|a| a.ip().is_loopback());
+                    let mut n = 0;
+                    while h.next_message().await.is_some() {
+                        n += 1;
+                    }
+                    let _ = count_tx.send((n, has_peer)).await;
+                }
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let a = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        let b = weft_tokio::connect(addr, Config::default()).await.unwrap();
+        for h in [&a, &b] {
+            for i in 0..50u32 {
+                h.send(&i.to_be_bytes()).await.unwrap();
+            }
+            h.flush().await.expect("the server has them");
+        }
+        stop_tx.send(()).unwrap();
+        for h in [&a, &b] {
+            let info = h.closed().await;
+            assert_eq!(
+                (info.kind, info.code, info.initiator),
+                (
+                    CloseKind::Graceful,
+                    weft_tokio::ErrorCode::NO_ERROR,
+                    weft_tokio::Side::Peer
+                ),
+                "{info}"
+            );
+        }
+        serving.await.unwrap().expect("serve returned Ok");
+        for _ in 0..2 {
+            let (n, has_peer) = count_rx.recv().await.expect("an app ended");
+            assert_eq!(n, 50);
+            assert!(has_peer, "the app saw its peer's address");
+        }
+        assert!(true_if_refused(addr).await, "the listener is closed");
+    });
+}
+
+/// True if a connection to `addr` is refused or ends at once (a closed listener).
+async fn true_if_refused(addr: std::net::SocketAddr) -> bool {
+    match TcpStream::connect(addr).await {
+        Err(_) => true,
+        Ok(mut s) => {
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b).await, Ok(0) | Err(_))
+        }
+    }
+}
+
+/// Async handlers run concurrently up to the bound, answer with any outcome, and
+/// a handler whose request passed its deadline is dropped (cancellation).
+#[test]
+fn serve_concurrent_runs_handlers_at_once_and_drops_cancelled_ones() {
+    use std::sync::{Arc, Mutex};
+    use weft_tokio::{Answer, RequestError};
+    run(async {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let client = weft_tokio::spawn(a, Role::Client, Config::default());
+        let server = weft_tokio::spawn(b, Role::Server, Config::default());
+        // Four "meet" handlers answer only once all four are running at once.
+        let barrier = Arc::new(tokio::sync::Barrier::new(4));
+        let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+        let dropped_tx = Arc::new(Mutex::new(Some(dropped_tx)));
+        /// Reports its drop: the handler holding it was dropped.
+        struct Guard(Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                if let Some(t) = self.0.lock().unwrap().take() {
+                    let _ = t.send(());
+                }
+            }
+        }
+        let serving = tokio::spawn(async move {
+            server
+                .serve_concurrent(8, move |req| {
+                    let barrier = barrier.clone();
+                    let dropped_tx = dropped_tx.clone();
+                    async move {
+                        match &req.subject[..] {
+                            b"meet" => {
+                                barrier.wait().await;
+                                Answer::Ok(req.payload.to_vec())
+                            }
+                            b"forever" => {
+                                assert!(req.deadline.is_some(), "the deadline is visible");
+                                let _g = Guard(dropped_tx);
+                                std::future::pending::<Answer>().await
+                            }
+                            b"fail" => Answer::Error {
+                                code: 7,
+                                message: "seven".into(),
+                            },
+                            _ => Answer::NoResponder,
+                        }
+                    }
+                })
+                .await;
+        });
+        let meets: Vec<_> = (0..4u8)
+            .map(|i| {
+                let c = client.clone();
+                tokio::spawn(async move { c.request(b"meet", &[i], None).await })
+            })
+            .collect();
+        for (i, m) in meets.into_iter().enumerate() {
+            let r = m.await.unwrap().unwrap().into_result().expect("met");
+            assert_eq!(&r[..], &[i as u8]);
+        }
+        let r = client.request(b"fail", b"", None).await.unwrap();
+        assert_eq!(
+            r.into_result(),
+            Err(RequestError::Error {
+                code: 7,
+                message: "seven".into()
+            })
+        );
+        let r = client.request(b"nobody", b"", None).await.unwrap();
+        assert_eq!(r.into_result(), Err(RequestError::NoResponder));
+        let r = client
+            .request(b"forever", b"", Some(Duration::from_millis(200)))
+            .await
+            .unwrap();
+        assert_eq!(r.into_result(), Err(RequestError::DeadlineExceeded));
+        dropped_rx
+            .await
+            .expect("the expired request's handler was dropped");
+        drop(client);
+        serving.await.unwrap();
     });
 }

@@ -1,8 +1,9 @@
 //! Weft over Linux io_uring: a completion-based adapter for the shared driver of
 //! [`weft_driver`].
 //!
-//! All protocol logic and the async application API ([`Handle`](weft_driver::Handle)) live in
-//! `weft-core`; this crate only moves bytes, time and wake-ups, through io_uring:
+//! All protocol logic lives in `weft-core`, and the async application API
+//! ([`Handle`]) and the blocking [`Client`] in `weft-driver`; this crate only
+//! moves bytes, time and wake-ups, through io_uring:
 //!
 //! * one ring per event-loop thread ([`EventLoop`]); a loop hosts any number of
 //!   connections and listeners;
@@ -91,331 +92,46 @@
 compile_error!("weft-uring needs Linux: io_uring is a Linux interface");
 
 #[cfg(target_os = "linux")]
+mod client;
+#[cfg(target_os = "linux")]
 mod event_loop;
 #[cfg(target_os = "linux")]
-#[cfg(target_os = "linux")]
 mod ring;
+#[cfg(target_os = "linux")]
+mod server;
 
+#[cfg(target_os = "linux")]
+pub use client::Client;
 #[cfg(target_os = "linux")]
 pub use event_loop::EventLoop;
 #[cfg(target_os = "linux")]
-pub use linux::*;
-#[cfg(target_os = "linux")]
+pub use server::{NextConnection, Server, ACCEPT_QUEUE};
+pub use weft_driver::{
+    block_on, block_on_timeout, BlockingStream, BlockingSubscription, Delivery, Handle,
+    RecvTimeoutError, Reply,
+};
 /// The thread-pool executor for application futures, shared with `weft-mio`.
 pub use weft_driver::{Executor, Spawner};
 
+/// Builds the error that constructors return when io_uring cannot be set up,
+/// from its cause: kind `Unsupported` (`ENOSYS`, `EINVAL`) or
+/// `PermissionDenied` (`EPERM`, `EACCES`) where it applies, and a message
+/// starting "io_uring is unavailable".
 #[cfg(target_os = "linux")]
-mod linux {
-    use crate::event_loop::{lock, EventLoop};
-    use core::future::Future;
-    use core::pin::Pin;
-    use core::task::{Context, Poll, Waker};
-    use core::time::Duration;
-    use std::collections::VecDeque;
-    use std::io;
-    use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-    use std::sync::{Arc, Mutex};
-    use weft_core::conn::CloseInfo;
-    use weft_core::router::RouterConfig;
-    use weft_core::{Config, Error, ErrorCode};
-    use weft_driver::{block_on, Handle, Hub, Reply, WeftStream};
+pub fn unavailable(cause: std::io::Error) -> std::io::Error {
+    crate::ring::unavailable(cause)
+}
 
-    /// Builds the error that constructors return when io_uring cannot be set up,
-    /// from its cause: kind `Unsupported` (`ENOSYS`, `EINVAL`) or
-    /// `PermissionDenied` (`EPERM`, `EACCES`) where it applies, and a message
-    /// starting "io_uring is unavailable".
-    pub fn unavailable(cause: io::Error) -> io::Error {
-        crate::ring::unavailable(cause)
-    }
+/// True if `err` is the error of a failed io_uring set-up (see [`unavailable`]).
+#[cfg(target_os = "linux")]
+pub fn is_unavailable(err: &std::io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|e| e.is::<crate::ring::Unavailable>())
+}
 
-    /// True if `err` is the error of a failed io_uring set-up (see [`unavailable`]).
-    pub fn is_unavailable(err: &io::Error) -> bool {
-        err.get_ref()
-            .is_some_and(|e| e.is::<crate::ring::Unavailable>())
-    }
-
-    /// Checks that io_uring can be set up here, with every operation this crate
-    /// uses.
-    pub fn check_available() -> io::Result<()> {
-        crate::ring::Ring::<()>::new(4, None).map(drop)
-    }
-
-    /// Most accepted connections that wait in [`Server::accept`]'s queue; more are
-    /// closed at once.
-    pub const ACCEPT_QUEUE: usize = 1024;
-
-    /// A client connection on an event loop of its own.
-    ///
-    /// Dropping it drops its handle (the connection closes gracefully once no
-    /// clone of the handle is left) and lets the loop end when the connection did.
-    pub struct Client {
-        // Declared first: dropped before the loop is told to wind down.
-        handle: Handle,
-        _event_loop: EventLoop,
-    }
-
-    impl core::fmt::Debug for Client {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("Client").finish_non_exhaustive()
-        }
-    }
-
-    impl Client {
-        /// Connects to `addr` and starts the handshake (see
-        /// [`wait_connected`](Self::wait_connected)); requests may be issued at once.
-        pub fn connect(addr: impl ToSocketAddrs, config: Config) -> io::Result<Client> {
-            let event_loop = EventLoop::new()?;
-            let handle = event_loop.connect(addr, config)?;
-            Ok(Client {
-                handle,
-                _event_loop: event_loop,
-            })
-        }
-
-        /// The connection's handle, for the async API (works on any executor).
-        pub fn handle(&self) -> &Handle {
-            &self.handle
-        }
-
-        /// Blocks until the handshake completed, or the connection closed first.
-        pub fn wait_connected(&self) -> Result<(), CloseInfo> {
-            block_on(self.handle.connected())
-        }
-
-        /// Sends a request and blocks until its reply (or `timeout`).
-        pub fn request(
-            &self,
-            subject: &[u8],
-            payload: &[u8],
-            timeout: Option<Duration>,
-        ) -> Result<Reply, Error> {
-            block_on(self.handle.request(subject, payload, timeout))
-        }
-
-        /// Queues a one-way message, blocking while the send queue is full.
-        pub fn send(&self, payload: &[u8]) -> Result<(), Error> {
-            block_on(self.handle.send(payload))
-        }
-
-        /// Opens a stream, as blocking `Read` + `Write`.
-        pub fn open_stream(&self) -> Result<BlockingStream, Error> {
-            self.handle.open_stream().map(BlockingStream::new)
-        }
-
-        /// Closes gracefully and blocks until the connection is over.
-        pub fn close(self) -> CloseInfo {
-            self.handle.close(ErrorCode::NO_ERROR, "");
-            block_on(self.handle.closed())
-        }
-    }
-
-    #[derive(Default)]
-    struct AcceptQueue {
-        inner: Mutex<(VecDeque<Handle>, Option<Waker>, bool)>,
-    }
-
-    impl AcceptQueue {
-        fn push(&self, h: Handle) {
-            let mut g = lock(&self.inner);
-            if g.2 || g.0.len() >= ACCEPT_QUEUE {
-                // Dropping the last handle closes the connection.
-                drop(g);
-                drop(h);
-                return;
-            }
-            g.0.push_back(h);
-            if let Some(w) = g.1.take() {
-                w.wake();
-            }
-        }
-
-        fn close(&self) -> Vec<Handle> {
-            let mut g = lock(&self.inner);
-            g.2 = true;
-            if let Some(w) = g.1.take() {
-                w.wake();
-            }
-            g.0.drain(..).collect()
-        }
-    }
-
-    /// A listening socket on an event loop of its own; its accepted connections
-    /// run on the same loop, attached to the server's [`Hub`] (publish/subscribe
-    /// across them).
-    ///
-    /// Dropping it (or [`shutdown`](Self::shutdown)) stops accepting, drops every
-    /// connection (their handles see the connection lost) and joins the loop.
-    pub struct Server {
-        addr: SocketAddr,
-        hub: Arc<Hub>,
-        accepted: Option<Arc<AcceptQueue>>,
-        event_loop: EventLoop,
-    }
-
-    impl core::fmt::Debug for Server {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("Server")
-                .field("addr", &self.addr)
-                .finish_non_exhaustive()
-        }
-    }
-
-    impl Server {
-        /// Listens on `addr`; accepted connections wait for
-        /// [`accept`](Self::accept) / [`next_connection`](Self::next_connection)
-        /// (at most [`ACCEPT_QUEUE`] of them).
-        pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Server> {
-            let queue = Arc::new(AcceptQueue::default());
-            let q = queue.clone();
-            let mut s = Server::bind_with(addr, config, move |h| q.push(h))?;
-            s.accepted = Some(queue);
-            Ok(s)
-        }
-
-        /// Listens on `addr` and passes each accepted connection's handle to
-        /// `on_connection`, called on the loop's thread: it must not block (spawn
-        /// the connection's work, for example with a [`Spawner`](crate::Spawner)).
-        pub fn bind_with(
-            addr: impl ToSocketAddrs,
-            config: Config,
-            on_connection: impl FnMut(Handle) + Send + 'static,
-        ) -> io::Result<Server> {
-            let listener = TcpListener::bind(addr)?;
-            let addr = listener.local_addr()?;
-            let event_loop = EventLoop::new()?;
-            let hub = Hub::new(RouterConfig::default());
-            event_loop.listen(listener, config, hub.clone(), Box::new(on_connection));
-            Ok(Server {
-                addr,
-                hub,
-                accepted: None,
-                event_loop,
-            })
-        }
-
-        /// The address it listens on.
-        pub fn local_addr(&self) -> SocketAddr {
-            self.addr
-        }
-
-        /// The hub routing publish/subscribe between its connections.
-        pub fn hub(&self) -> &Arc<Hub> {
-            &self.hub
-        }
-
-        /// The next accepted connection (blocking); `None` for a server made with
-        /// [`bind_with`](Self::bind_with).
-        pub fn accept(&self) -> Option<Handle> {
-            block_on(self.next_connection())
-        }
-
-        /// The next accepted connection; `None` for a server made with
-        /// [`bind_with`](Self::bind_with).
-        pub fn next_connection(&self) -> NextConnection<'_> {
-            NextConnection {
-                queue: self.accepted.as_deref(),
-            }
-        }
-
-        /// Stops now (the same as dropping it).
-        pub fn shutdown(self) {}
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let queued = self.accepted.as_ref().map(|q| q.close());
-            self.event_loop.stop_now();
-            drop(queued);
-        }
-    }
-
-    /// Resolves to the next connection a [`Server`] accepted.
-    #[derive(Debug)]
-    pub struct NextConnection<'a> {
-        queue: Option<&'a AcceptQueue>,
-    }
-
-    impl core::fmt::Debug for AcceptQueue {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("AcceptQueue").finish_non_exhaustive()
-        }
-    }
-
-    impl Future for NextConnection<'_> {
-        type Output = Option<Handle>;
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Handle>> {
-            let Some(q) = self.queue else {
-                return Poll::Ready(None);
-            };
-            let mut g = lock(&q.inner);
-            if let Some(h) = g.0.pop_front() {
-                return Poll::Ready(Some(h));
-            }
-            if g.2 {
-                return Poll::Ready(None);
-            }
-            match &g.1 {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => g.1 = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        }
-    }
-
-    /// A Weft stream as blocking [`io::Read`] + [`io::Write`]: each call blocks the
-    /// calling thread on the stream's readiness (through the connection's loop).
-    /// Writes are accepted into the connection's flow-controlled queue, so
-    /// [`flush`](io::Write::flush) has nothing to wait for; dropping the stream
-    /// finishes it.
-    #[derive(Debug)]
-    pub struct BlockingStream {
-        inner: WeftStream,
-    }
-
-    impl BlockingStream {
-        /// Wraps an async stream.
-        pub fn new(inner: WeftStream) -> Self {
-            BlockingStream { inner }
-        }
-
-        /// The stream's id.
-        pub fn id(&self) -> u64 {
-            self.inner.id()
-        }
-
-        /// Ends our direction: the peer reads end-of-stream after the data.
-        pub fn finish(&mut self) -> io::Result<()> {
-            self.inner.finish()
-        }
-
-        /// The async stream back.
-        pub fn into_inner(self) -> WeftStream {
-            self.inner
-        }
-    }
-
-    impl io::Read for BlockingStream {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            let s = &mut self.inner;
-            block_on(core::future::poll_fn(|cx| s.poll_read(cx, buf)))
-        }
-    }
-
-    impl io::Write for BlockingStream {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            let s = &mut self.inner;
-            block_on(core::future::poll_fn(|cx| s.poll_write(cx, buf)))
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+/// Checks that io_uring can be set up here, with every operation this crate
+/// uses.
+#[cfg(target_os = "linux")]
+pub fn check_available() -> std::io::Result<()> {
+    crate::ring::Ring::<()>::new(4, None).map(drop)
 }

@@ -48,7 +48,6 @@ fn sixteen_mib_messages_both_ways() {
         let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
         let client = Client::connect(server.local_addr(), Config::default()).unwrap();
         let conn = server.accept().unwrap();
-        client.wait_connected().unwrap();
 
         // 16 MiB with the frame's header: the default `max_message_size`.
         let up = pattern(MSG, 1);
@@ -88,7 +87,6 @@ fn backpressure_holds_input_until_the_application_reads() {
         let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
         let client = Client::connect(server.local_addr(), Config::default()).unwrap();
         let conn = server.accept().unwrap();
-        client.wait_connected().unwrap();
         let sender = std::thread::spawn(move || {
             for i in 0..N {
                 client.send(format!("{i:0100}").as_bytes()).unwrap();
@@ -110,13 +108,16 @@ fn peer_reset_mid_request_resolves() {
         // A raw socket plays the server: it reads a little of what the client
         // sends (preface, HELLO, the request) and closes with unread data, which
         // makes the kernel reset the connection.
+        // The loop's handle, not a `Client`: a client's connect would wait for a
+        // handshake this peer never answers.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let client = Client::connect(addr, Config::default()).unwrap();
+        let lp = EventLoop::new().unwrap();
+        let client = lp.connect(addr, Config::default()).unwrap();
         let (mut raw, _) = listener.accept().unwrap();
         let mut b = [0u8; 1];
         raw.read_exact(&mut b).unwrap();
-        let pending = client.handle().request(b"echo", &[7u8; 100_000], None);
+        let pending = client.request(b"echo", &[7u8; 100_000], None);
         // The request is queued; let the peer go away while it is outstanding.
         drop(raw);
         let r = block_on(pending);
@@ -124,7 +125,7 @@ fn peer_reset_mid_request_resolves() {
         if let Ok(reply) = r {
             assert_ne!(reply.outcome, Outcome::Ok, "{reply:?}");
         }
-        let info = block_on(client.handle().closed());
+        let info = block_on(client.closed());
         assert_ne!(info.kind, CloseKind::Graceful, "{info:?}");
     });
 }
@@ -134,11 +135,18 @@ fn peer_vanishes_before_handshake() {
     watchdog(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let client = Client::connect(addr, Config::default()).unwrap();
+        // On the loop's handle: the handshake fails, and so does a request after.
+        let lp = EventLoop::new().unwrap();
+        let h = lp.connect(addr, Config::default()).unwrap();
         let (raw, _) = listener.accept().unwrap();
         drop(raw);
-        assert!(client.wait_connected().is_err());
-        assert!(client.request(b"echo", b"x", None).is_err());
+        assert!(block_on(h.connected()).is_err());
+        assert!(block_on(h.request(b"echo", b"x", None)).is_err());
+        // A blocking client's connect waits for the handshake, so it fails itself.
+        let vanish = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let err = Client::connect(addr, Config::default()).expect_err("no handshake");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
+        vanish.join().unwrap();
     });
 }
 
@@ -236,7 +244,6 @@ fn stream_echo_through_read_and_write() {
         })
         .unwrap();
         let client = Client::connect(server.local_addr(), Config::default()).unwrap();
-        client.wait_connected().unwrap();
         let mut s = client.open_stream().unwrap();
         let data = pattern(1 << 20, 9);
         let mut back = Vec::with_capacity(data.len());
@@ -269,7 +276,6 @@ fn request_deadline_fires_on_the_ring_timer() {
         let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
         let client = Client::connect(server.local_addr(), Config::default()).unwrap();
         let conn = server.accept().unwrap();
-        client.wait_connected().unwrap();
         // The server holds the request and never answers: only the deadline ends it.
         let held = std::thread::spawn(move || {
             let req = block_on(conn.next_request());
@@ -291,7 +297,6 @@ fn server_shutdown_ends_its_connections() {
         let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
         let client = Client::connect(server.local_addr(), Config::default()).unwrap();
         let conn = server.accept().unwrap();
-        client.wait_connected().unwrap();
         server.shutdown();
         // The server side's handle learns its connection is gone …
         assert!(block_on(conn.next_request()).is_none());

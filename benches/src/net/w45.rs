@@ -765,6 +765,7 @@ async fn load(
             for h in subscribers {
                 subs.push(
                     h.subscribe(TOPIC, None, OverflowPolicy::Wait)
+                        .await
                         .map_err(|e| other(format!("subscribe: {e}")))?,
                 );
             }

@@ -4,16 +4,19 @@
 
 use super::raw::{self, Raw};
 use super::{ask, check, connect_to, count, reply, run, serve, still_serves, Srv};
-use crate::{Runtime, Scenario};
+use crate::{App, BoxFuture, Runtime, Scenario};
 use core::future::{poll_fn, Future};
 use core::task::Poll;
 use core::time::Duration;
 use std::io::{ErrorKind, Write};
 use std::net::Shutdown;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 use std::time::Instant;
 use weft_core::conn::{CloseKind, Outcome, Side};
 use weft_core::wire::frame::Frame;
 use weft_core::{Config, Error, ErrorCode};
+use weft_driver::Handle;
 
 pub(super) fn scenarios() -> Vec<Scenario> {
     vec![
@@ -87,7 +90,126 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             expected: "Server linger 300 ms; raw peer closes gracefully, reads CLOSE(NO_ERROR), then writes without end: within a generous 30 s its writes fail (broken pipe or reset), never a write timeout.",
             run: linger_bounded,
         },
+        Scenario {
+            id: "close/linger-ends-write-first",
+            spec: "§15.5 step 2",
+            requirement: "A side whose connection is over ends its write direction at once (TCP FIN), without waiting for the peer's end of stream.",
+            expected: "Server linger 30 s; raw peer, after the handshake, sends a record with a flipped CRC byte and keeps its own write direction open: it reads CLOSE(INTEGRITY_ERROR), then end of stream within its 3 s read timeout (not at the linger's end); still serves others.",
+            run: linger_ends_write_first,
+        },
+        Scenario {
+            id: "close/during-handshake",
+            spec: "§15.2, §7.3",
+            requirement: "A graceful close asked for before the handshake ends waits for it, then sends and drains what was accepted before it.",
+            expected: "Client connects, sends 100 one-way messages and closes with NO_ERROR before the handshake is known to be done: Closed{Graceful, NO_ERROR, initiator Local}, stats.unsent 0; the server's connection received all 100.",
+            run: close_during_handshake,
+        },
+        Scenario {
+            id: "close/drop-during-handshake",
+            spec: "§15.2, §7.3",
+            requirement: "Dropping the last handle before the handshake ends closes gracefully once it is up, after what was accepted.",
+            expected: "Client connects, sends 100 one-way messages and drops its only handle: Closed{Graceful, NO_ERROR, initiator Local}; the server's connection received all 100.",
+            run: drop_during_handshake,
+        },
+        Scenario {
+            id: "close/shutdown-delivers",
+            spec: "§15.2",
+            requirement: "shutdown() closes gracefully and returns only once everything accepted before it was delivered.",
+            expected: "Client connects, queues 1000 one-way messages without waiting, awaits shutdown(): Ok; the server's connection received all 1000.",
+            run: shutdown_delivers,
+        },
     ]
+}
+
+/// A server whose app counts each connection's one-way messages and reports the
+/// count once that connection's messages end (it closed).
+fn counting_server(server: &dyn Runtime) -> Result<(Srv, Receiver<u64>), String> {
+    let (tx, rx) = sync_channel(16);
+    let app: App = Arc::new(move |h: Handle| -> BoxFuture<'static, ()> {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let mut n = 0u64;
+            while h.next_message().await.is_some() {
+                n += 1;
+            }
+            let _ = tx.try_send(n);
+        })
+    });
+    let t = server
+        .start_server(Config::default(), app)
+        .map_err(|e| format!("start server on {}: {e}", server.name()))?;
+    Ok((Srv::from(t), rx))
+}
+
+/// Connects without waiting for the handshake and sends 100 one-way messages.
+fn send_before_handshake(client: &dyn Runtime, srv: &Srv) -> Result<Handle, String> {
+    let h = client
+        .connect(srv.addr, Config::default())
+        .map_err(|e| format!("connect with {}: {e}", client.name()))?;
+    for i in 0..100u32 {
+        h.try_send(&i.to_be_bytes())
+            .map_err(|e| format!("send {i} before the handshake: {e}"))?;
+    }
+    Ok(h)
+}
+
+/// The count the server's connection reported when it ended; bounded wait.
+fn server_count(rx: &Receiver<u64>) -> Result<u64, String> {
+    rx.recv_timeout(Duration::from_secs(20))
+        .map_err(|e| format!("the server's connection did not end: {e}"))
+}
+
+fn shutdown_delivers(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let (srv, rx) = counting_server(server)?;
+    let h = connect_to(client, srv.addr, Config::default())?;
+    let mut sent = 0u32;
+    while sent < 1000 {
+        match h.try_send(&sent.to_be_bytes()) {
+            Ok(()) => sent += 1,
+            // A full send queue: wait for room, as an application would.
+            Err(Error::Blocked) => run(client, h.send(&sent.to_be_bytes()))
+                .map(|()| sent += 1)
+                .map_err(|e| format!("send {sent}: {e}"))?,
+            Err(e) => return Err(format!("send {sent}: {e}")),
+        }
+    }
+    let r = run(client, h.shutdown());
+    check(r.is_ok(), || format!("shutdown gave {r:?}"))?;
+    let n = server_count(&rx)?;
+    check(n == 1000, || format!("the server received {n} of 1000"))
+}
+
+fn close_during_handshake(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let (srv, rx) = counting_server(server)?;
+    let h = send_before_handshake(client, &srv)?;
+    h.close(ErrorCode::NO_ERROR, "done");
+    let info = run(client, h.closed());
+    check(
+        info.kind == CloseKind::Graceful
+            && info.code == ErrorCode::NO_ERROR
+            && info.initiator == Side::Local,
+        || format!("closed {info:?}"),
+    )?;
+    let unsent = h.stats().unsent;
+    check(unsent == 0, || format!("stats.unsent {unsent}"))?;
+    let n = server_count(&rx)?;
+    check(n == 100, || format!("the server received {n} of 100"))
+}
+
+fn drop_during_handshake(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let (srv, rx) = counting_server(server)?;
+    let h = send_before_handshake(client, &srv)?;
+    let closed = h.closed();
+    drop(h);
+    let info = run(client, closed);
+    check(
+        info.kind == CloseKind::Graceful
+            && info.code == ErrorCode::NO_ERROR
+            && info.initiator == Side::Local,
+        || format!("closed {info:?}"),
+    )?;
+    let n = server_count(&rx)?;
+    check(n == 100, || format!("the server received {n} of 100"))
 }
 
 fn graceful_in_flight(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
@@ -283,22 +405,30 @@ fn stats(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
 /// more than the server reads before its close is over.
 const FLOOD: usize = 4 << 20;
 
-fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
-    // A generous linger: the peer's end of stream, not the period, ends it here.
+/// A server with a 30 s linger, and a raw peer that completed the handshake and
+/// sent a record with a flipped CRC byte (the server must close with
+/// INTEGRITY_ERROR).
+fn damaged_after_handshake(server: &dyn Runtime) -> Result<(Srv, Raw), String> {
     let cfg = Config {
         linger: Duration::from_secs(30),
         ..Config::default()
     };
     let srv = serve(server, cfg)?;
+    let mut r = Raw::connect(srv.addr)?;
+    r.handshake()?;
+    let mut damaged = raw::record(&raw::frame(&Frame::Message {
+        payload: b"damaged",
+    }));
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x40;
+    r.send(&damaged)?;
+    Ok((srv, r))
+}
+
+fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    // A generous linger: the peer's end of stream, not the period, ends it here.
+    let (srv, mut r) = damaged_after_handshake(server)?;
     {
-        let mut r = Raw::connect(srv.addr)?;
-        r.handshake()?;
-        let mut damaged = raw::record(&raw::frame(&Frame::Message {
-            payload: b"damaged",
-        }));
-        let last = damaged.len() - 1;
-        damaged[last] ^= 0x40;
-        r.send(&damaged)?;
         // Still writing as the server closes; then our end of stream.
         let mut w = r.writer()?;
         let flood = std::thread::spawn(move || -> std::io::Result<()> {
@@ -316,6 +446,18 @@ fn linger_reads_to_eof(client: &dyn Runtime, server: &dyn Runtime) -> Result<(),
         closed?;
         eof.map_err(|e| format!("after the server's CLOSE: {e}"))?;
         wrote.map_err(|e| format!("the server refused input while closing: {e}"))?;
+    }
+    still_serves(client, &srv)
+}
+
+fn linger_ends_write_first(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    // A linger far above the raw peer's read timeout: only a shut-down write
+    // direction gives the peer its end of stream in time.
+    let (srv, mut r) = damaged_after_handshake(server)?;
+    {
+        r.expect_close_code(ErrorCode::INTEGRITY_ERROR)?;
+        r.expect_clean_eof()
+            .map_err(|e| format!("end of stream while our write side is open: {e}"))?;
     }
     still_serves(client, &srv)
 }

@@ -14,6 +14,13 @@ use weft_core::{Config, ErrorCode};
 pub(super) fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
+            id: "handshake/peer-addresses",
+            spec: "API (no wire form)",
+            requirement: "Each side's handle knows its transport's peer address.",
+            expected: "The client's handle reports the server's listening address; the server's app (`peer`) reports a loopback address.",
+            run: peer_addresses,
+        },
+        Scenario {
             id: "handshake/no-auth",
             spec: "§7.1, §7.6",
             requirement: "Without keys on either side the handshake completes with scheme 0.",
@@ -360,4 +367,23 @@ fn integrity_kept(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), Stri
     })?;
     let p = run(client, ask(&h, "echo", b"crc"))?;
     check(p == b"crc", || format!("echo {p:?}"))
+}
+
+fn peer_addresses(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let srv = serve(server, Config::default())?;
+    let (h, r) = try_connect(client, srv.addr, Config::default())?;
+    r.map_err(|c| format!("handshake failed: {c:?}"))?;
+    check(h.peer_addr() == Some(srv.addr), || {
+        format!(
+            "client sees peer {:?}, server is {}",
+            h.peer_addr(),
+            srv.addr
+        )
+    })?;
+    let p = run(client, ask(&h, "peer", b""))?;
+    let p = String::from_utf8_lossy(&p).into_owned();
+    let ok = p
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    check(ok, || format!("server sees peer {p:?}"))
 }

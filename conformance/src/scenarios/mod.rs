@@ -16,11 +16,10 @@ use core::pin::Pin;
 use core::task::Poll;
 use core::time::Duration;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use weft_core::auth::PskAuthenticator;
 use weft_core::conn::{CloseInfo, Outcome};
-use weft_core::{Config, OverflowPolicy};
+use weft_core::Config;
 use weft_driver::{Handle, Reply};
 
 mod basic;
@@ -90,13 +89,18 @@ impl Drop for Srv {
     }
 }
 
+impl From<TestServer> for Srv {
+    fn from(t: TestServer) -> Self {
+        Srv {
+            addr: t.addr,
+            stop: Some(t.stop),
+        }
+    }
+}
+
 /// [`start`], returning a guard that stops the server when dropped.
 pub fn serve(server: &dyn Runtime, config: Config) -> Result<Srv, String> {
-    let t = start(server, config)?;
-    Ok(Srv {
-        addr: t.addr,
-        stop: Some(t.stop),
-    })
+    start(server, config).map(Srv::from)
 }
 
 /// Connects a client and waits for the handshake.
@@ -250,23 +254,10 @@ pub async fn yield_now() {
     .await
 }
 
-static SYNC: AtomicU64 = AtomicU64::new(0);
-
-/// Waits until the server's hub has taken every pub/sub frame this connection sent
-/// before: publishes on a fresh topic the connection itself subscribes to and waits
-/// for that delivery (a connection's hub events are applied in order).
+/// Waits until the server has processed every frame this connection sent before
+/// (its hub applied every subscription and publication): a flush (spec 14.1).
 pub async fn hub_sync(h: &Handle) -> Result<(), String> {
-    let topic = format!("sync.n{}", SYNC.fetch_add(1, Ordering::SeqCst));
-    let mut sub = h
-        .subscribe(&topic, None, OverflowPolicy::Wait)
-        .map_err(|e| format!("sync subscribe: {e}"))?;
-    h.publish(&topic, b"sync")
-        .await
-        .map_err(|e| format!("sync publish: {e}"))?;
-    match within(h, Duration::from_secs(10), sub.next_delivery()).await {
-        Some(Some(_)) => Ok(()),
-        other => Err(format!("hub sync delivery: {other:?}")),
-    }
+    h.flush().await.map_err(|e| format!("flush: {e}"))
 }
 
 /// A misbehaving-peer scenario's last step: the same server still serves a

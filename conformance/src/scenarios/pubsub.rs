@@ -96,19 +96,27 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             expected: "Server limit 3: the 4th subscribe is refused locally (Blocked); after dropping one, subscribing works again.",
             run: subscription_limit,
         },
+        Scenario {
+            id: "pubsub/subscribe-acknowledged",
+            spec: "§14.1, §10.2",
+            requirement: "A subscribe completes only once the server registered it: a publication from another connection right after it is delivered.",
+            expected: "5 trials: subscriber's subscribe completes, then a second connection publishes 10 messages at once; all 10 are delivered, in order, every trial.",
+            run: subscribe_acknowledged,
+        },
     ]
 }
 
 const T: Duration = Duration::from_secs(10);
 
+/// Subscribes and waits until the server registered the subscription.
 fn sub(
+    client: &dyn Runtime,
     h: &Handle,
     filter: &str,
     group: Option<&str>,
     p: OverflowPolicy,
 ) -> Result<Subscription, String> {
-    h.subscribe(filter, group, p)
-        .map_err(|e| format!("subscribe {filter}: {e}"))
+    run(client, h.subscribe(filter, group, p)).map_err(|e| format!("subscribe {filter}: {e}"))
 }
 
 async fn publish(h: &Handle, topic: &str, payload: &[u8]) -> Result<(), String> {
@@ -150,8 +158,7 @@ fn matching(
     let srv = serve(server, Config::default())?;
     let s = connect_to(client, srv.addr, Config::default())?;
     let p = connect_to(client, srv.addr, Config::default())?;
-    let mut subn = sub(&s, filter, None, OverflowPolicy::Wait)?;
-    run(client, hub_sync(&s))?;
+    let mut subn = sub(client, &s, filter, None, OverflowPolicy::Wait)?;
     run(client, async {
         for t in topics {
             publish(&p, t, t.as_bytes()).await?;
@@ -211,10 +218,8 @@ fn fan_out(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
     let a = connect_to(client, srv.addr, Config::default())?;
     let b = connect_to(client, srv.addr, Config::default())?;
     let p = connect_to(client, srv.addr, Config::default())?;
-    let mut sa = sub(&a, "fan.out", None, OverflowPolicy::Wait)?;
-    let mut sb = sub(&b, "fan.out", None, OverflowPolicy::Wait)?;
-    run(client, hub_sync(&a))?;
-    run(client, hub_sync(&b))?;
+    let mut sa = sub(client, &a, "fan.out", None, OverflowPolicy::Wait)?;
+    let mut sb = sub(client, &b, "fan.out", None, OverflowPolicy::Wait)?;
     run(client, async {
         for i in 0..20 {
             publish(&p, "fan.out", format!("{i}").as_bytes()).await?;
@@ -233,7 +238,7 @@ fn fan_out(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
 fn self_delivery(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
     let srv = serve(server, Config::default())?;
     let h = connect_to(client, srv.addr, Config::default())?;
-    let mut s = sub(&h, "t.self", None, OverflowPolicy::Wait)?;
+    let mut s = sub(client, &h, "t.self", None, OverflowPolicy::Wait)?;
     run(client, async {
         publish(&h, "t.self", b"me").await?;
         let d = take(&h, &mut s, 1).await?;
@@ -251,13 +256,9 @@ fn queue_group(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String>
     let publisher = connect_to(client, srv.addr, Config::default())?;
     let mut subs: Vec<Subscription> = members
         .iter()
-        .map(|m| sub(m, "jobs.new", Some("workers"), OverflowPolicy::Wait))
+        .map(|m| sub(client, m, "jobs.new", Some("workers"), OverflowPolicy::Wait))
         .collect::<Result<_, _>>()?;
-    let mut psub = sub(&plain, "jobs.new", None, OverflowPolicy::Wait)?;
-    for m in &members {
-        run(client, hub_sync(m))?;
-    }
-    run(client, hub_sync(&plain))?;
+    let mut psub = sub(client, &plain, "jobs.new", None, OverflowPolicy::Wait)?;
     run(client, async {
         for i in 0..N {
             publish(&publisher, "jobs.new", format!("{i}").as_bytes()).await?;
@@ -312,9 +313,8 @@ fn unsubscribe(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String>
     let srv = serve(server, Config::default())?;
     let s = connect_to(client, srv.addr, Config::default())?;
     let p = connect_to(client, srv.addr, Config::default())?;
-    let first = sub(&s, "u.t", None, OverflowPolicy::Wait)?;
-    let mut second = sub(&s, "u.*", None, OverflowPolicy::Wait)?;
-    run(client, hub_sync(&s))?;
+    let first = sub(client, &s, "u.t", None, OverflowPolicy::Wait)?;
+    let mut second = sub(client, &s, "u.*", None, OverflowPolicy::Wait)?;
     drop(first);
     run(client, hub_sync(&s))?;
     let before = s.stats().messages_received;
@@ -343,8 +343,7 @@ fn credit_wait(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String>
     };
     let s = connect_to(client, srv.addr, cfg)?;
     let p = connect_to(client, srv.addr, Config::default())?;
-    let mut subn = sub(&s, "slow.t", None, OverflowPolicy::Wait)?;
-    run(client, hub_sync(&s))?;
+    let mut subn = sub(client, &s, "slow.t", None, OverflowPolicy::Wait)?;
     let r = run(client, async {
         let mut publisher = core::pin::pin!(async {
             for i in 0..N {
@@ -406,8 +405,7 @@ fn dropping(
     };
     let s = connect_to(client, srv.addr, cfg)?;
     let p = connect_to(client, srv.addr, Config::default())?;
-    let mut subn = sub(&s, "burst.t", None, policy)?;
-    run(client, hub_sync(&s))?;
+    let mut subn = sub(client, &s, "burst.t", None, policy)?;
     let pad = vec![b'.'; 1024];
     run(client, async {
         for i in 0..N {
@@ -478,8 +476,7 @@ fn slow_consumer(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), Strin
     };
     let s = connect_to(client, srv.addr, cfg)?;
     let p = connect_to(client, srv.addr, Config::default())?;
-    let _subn = sub(&s, "firehose", None, OverflowPolicy::Disconnect)?;
-    run(client, hub_sync(&s))?;
+    let _subn = sub(client, &s, "firehose", None, OverflowPolicy::Disconnect)?;
     let pad = vec![b'.'; 1024];
     run(client, async {
         for _ in 0..3000 {
@@ -505,14 +502,20 @@ fn subscription_limit(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), 
     let h = connect_to(client, srv.addr, Config::default())?;
     let mut keep = Vec::new();
     for i in 0..3 {
-        keep.push(sub(&h, &format!("lim.{i}"), None, OverflowPolicy::Wait)?);
+        keep.push(sub(
+            client,
+            &h,
+            &format!("lim.{i}"),
+            None,
+            OverflowPolicy::Wait,
+        )?);
     }
-    let r = h.subscribe("lim.3", None, OverflowPolicy::Wait).map(|_| ());
+    let r = run(client, h.subscribe("lim.3", None, OverflowPolicy::Wait)).map(|_| ());
     check(r == Err(Error::Blocked), || {
         format!("4th subscribe gave {r:?}")
     })?;
     keep.pop();
-    let mut again = sub(&h, "lim.again", None, OverflowPolicy::Wait)?;
+    let mut again = sub(client, &h, "lim.again", None, OverflowPolicy::Wait)?;
     run(client, async {
         publish(&h, "lim.again", b"ok").await?;
         let d = match take(&h, &mut again, 1).await {
@@ -524,4 +527,27 @@ fn subscription_limit(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), 
         };
         check(d[0].1 == b"ok", || format!("got {d:?}"))
     })
+}
+
+fn subscribe_acknowledged(client: &dyn Runtime, server: &dyn Runtime) -> Result<(), String> {
+    let srv = serve(server, Config::default())?;
+    let p = connect_to(client, srv.addr, Config::default())?;
+    for trial in 0..5 {
+        let s = connect_to(client, srv.addr, Config::default())?;
+        let topic = format!("ack.t{trial}");
+        let mut subn = sub(client, &s, &topic, None, OverflowPolicy::Wait)?;
+        let got = run(client, async {
+            for i in 0..10u8 {
+                publish(&p, &topic, &[i]).await?;
+            }
+            take(&s, &mut subn, 10).await
+        })
+        .map_err(|e| format!("trial {trial}: {e}"))?;
+        let payloads: Vec<Vec<u8>> = got.into_iter().map(|d| d.1).collect();
+        let want: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i]).collect();
+        check(payloads == want, || {
+            format!("trial {trial}: delivered {payloads:?}")
+        })?;
+    }
+    Ok(())
 }

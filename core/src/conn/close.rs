@@ -29,6 +29,10 @@ pub(super) struct Closing {
     pub(super) close_reason: heapless::String<{ frame::MAX_REASON }>,
     /// The `Closed` event was queued: it is queued once.
     pub(super) closed_event: bool,
+    /// A graceful close the application asked for before the handshake ended: it
+    /// starts once the connection is up, so what was accepted before is sent first
+    /// (spec 15.1).
+    pub(super) after_handshake: Option<(ErrorCode, heapless::String<{ frame::MAX_REASON }>)>,
 }
 
 impl Closing {
@@ -42,6 +46,7 @@ impl Closing {
             our_last_request: u64::MAX,
             close_reason: heapless::String::new(),
             closed_event: false,
+            after_handshake: None,
         }
     }
 }
@@ -50,8 +55,21 @@ impl Connection {
     /// Starts closing. [`ErrorCode::NO_ERROR`] and application codes drain: no new
     /// requests, in-flight work finishes, then [`Event::Closed`]. Other codes close at
     /// once.
+    ///
+    /// A graceful close asked for during the handshake waits for it: once the
+    /// connection is up, what was accepted before the close is sent and drained as
+    /// on any graceful close; if the handshake fails instead, the close reports the
+    /// handshake's code and counts every accepted message in
+    /// [`Stats::unsent`](super::Stats::unsent). Nothing new is accepted meanwhile.
     pub fn close(&mut self, now: Instant, code: ErrorCode, reason: &str) {
-        if matches!(self.phase, Phase::Failing | Phase::Closed) || self.closing.close_sent {
+        if matches!(self.phase, Phase::Failing | Phase::Closed)
+            || self.closing.close_sent
+            || self.closing.after_handshake.is_some()
+        {
+            return;
+        }
+        if code.is_graceful() && matches!(self.phase, Phase::Handshake | Phase::AwaitAuth) {
+            self.closing.after_handshake = Some((code, truncated(reason)));
             return;
         }
         if !code.is_graceful() || self.phase != Phase::Established {
@@ -62,17 +80,20 @@ impl Connection {
         self.check_drained(now);
     }
 
+    /// Starts the graceful close the application asked for during the handshake,
+    /// now that the connection is up.
+    pub(super) fn close_after_handshake(&mut self, now: Instant) {
+        if let Some((code, reason)) = self.closing.after_handshake.take() {
+            self.send_close(now, code, &reason, Side::Local);
+            self.check_drained(now);
+        }
+    }
+
     pub(super) fn send_close(&mut self, now: Instant, code: ErrorCode, reason: &str, side: Side) {
         self.closing.our_last_request = self.rpc.max_peer_req;
         // The CLOSE follows the data already queued (control frames would overtake
         // it); it is queued by `queue_pending_close` once the lanes are empty.
-        let mut r = heapless::String::new();
-        let mut end = reason.len().min(frame::MAX_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let _ = r.push_str(&reason[..end]);
-        self.closing.pending_close = Some((code, r));
+        self.closing.pending_close = Some((code, truncated(reason)));
         self.closing.close_sent = true;
         if self.closing.first_close.is_none() {
             self.closing.first_close = Some((code, side));
@@ -104,7 +125,7 @@ impl Connection {
             return;
         }
         self.stats.errors += 1;
-        self.stats.unsent += self.tx.data_frames_queued() as u64;
+        self.count_unsent();
         self.tx.clear();
         // Our preface may not be out yet: it still goes first (poll_transmit).
         let _ = self.tx.control.push(&Frame::Close {
@@ -124,13 +145,19 @@ impl Connection {
         });
     }
 
+    /// Counts what will never be delivered as the connection ends: what is still
+    /// queued, or, when the handshake never completed, everything accepted (the
+    /// peer processes no pipelined data of a failed handshake, spec 7.3).
+    fn count_unsent(&mut self) {
+        self.stats.unsent += if matches!(self.phase, Phase::Handshake | Phase::AwaitAuth) {
+            self.stats.messages_sent
+        } else {
+            self.tx.data_frames_queued() as u64
+        };
+    }
+
     pub(super) fn set_reason(&mut self, reason: &str) {
-        self.closing.close_reason.clear();
-        let mut end = reason.len().min(frame::MAX_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let _ = self.closing.close_reason.push_str(&reason[..end]);
+        self.closing.close_reason = truncated(reason);
     }
 
     pub(super) fn emit_closed(&mut self, info: CloseInfo) {
@@ -153,7 +180,7 @@ impl Connection {
 
     pub(super) fn enter_closed(&mut self, info: CloseInfo) {
         if self.phase != Phase::Failing {
-            self.stats.unsent += self.tx.data_frames_queued() as u64;
+            self.count_unsent();
             self.tx.clear();
         }
         self.phase = Phase::Closed;
@@ -264,4 +291,15 @@ impl Connection {
         }
         false
     }
+}
+
+/// `reason` cut to what a CLOSE frame carries, at a character boundary.
+fn truncated(reason: &str) -> heapless::String<{ frame::MAX_REASON }> {
+    let mut end = reason.len().min(frame::MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut r = heapless::String::new();
+    let _ = r.push_str(&reason[..end]);
+    r
 }

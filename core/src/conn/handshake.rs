@@ -241,6 +241,7 @@ impl Connection {
         self.arm_idle(now);
         self.arm_heartbeat(now);
         self.push_event(Event::Connected, None);
+        self.close_after_handshake(now);
     }
 
     /// The handshake timer; true if it fired before the handshake completed (the

@@ -71,24 +71,26 @@ impl Connection {
         }
     }
 
-    /// A PING: answered with a PONG, as a control frame, unless too many wait.
+    /// A PING: answered with a PONG, as a control frame, unless too many wait; the
+    /// PONG waits for the events before the PING to be taken (`flush.rs`).
     pub(super) fn on_ping(&mut self, token: u64) -> Result<(), Refusal> {
-        if self.live.pongs_queued >= self.config.max_queued_control {
+        if self.live.pongs_queued + self.flush.owed() >= self.config.max_queued_control {
             return Err((ErrorCode::CONTROL_FLOOD, "too many pings"));
         }
-        self.live.pongs_queued += 1;
-        self.push_control(&Frame::Pong { token });
-        Ok(())
+        self.owe_pong(token)
     }
 
-    /// A PONG: if it answers our PING, a round-trip sample.
+    /// A PONG: if it answers our heartbeat PING, a round-trip sample; otherwise
+    /// perhaps a flush's.
     pub(super) fn on_pong(&mut self, now: Instant, token: u64) {
         if let Some((t, sent)) = self.live.ping_out {
             if t == token {
                 self.live.ping_out = None;
                 self.rtt_sample(now.saturating_duration_since(sent));
+                return;
             }
         }
+        self.on_flush_pong(token);
     }
 
     /// The idle timer; true if it fired (the connection failed).

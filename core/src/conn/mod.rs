@@ -20,6 +20,7 @@
 //! tables), `timers` (the fixed timer table) and `types` (what the application sees).
 
 mod close;
+mod flush;
 mod handshake;
 mod held;
 mod liveness;
@@ -36,6 +37,7 @@ mod streams;
 mod timers;
 mod types;
 
+pub use flush::{FlushId, MAX_FLUSHES};
 pub use types::{CloseInfo, CloseKind, Data, DataId, Event, Negotiated, Outcome, Side, Stats};
 
 use crate::auth::Transcript;
@@ -53,6 +55,7 @@ use alloc::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use close::Closing;
 use core::time::Duration;
+use flush::Flushes;
 use handshake::Refusal;
 #[cfg(feature = "alloc")]
 use held::Src;
@@ -259,6 +262,7 @@ pub struct Connection {
     /// Frames carrying nothing, per interval.
     empties: RateCounter,
     live: Liveness,
+    flush: Flushes,
     closing: Closing,
     timers: Timers,
     stats: Stats,
@@ -357,6 +361,7 @@ impl Connection {
             resets: RateCounter::default(),
             empties: RateCounter::default(),
             live: Liveness::new(now),
+            flush: Flushes::new(),
             closing: Closing::new(),
             timers,
             stats: Stats::default(),
@@ -520,6 +525,7 @@ impl Connection {
             self.process(now);
         }
         let (ev, bytes) = self.events.pop_front()?;
+        self.flush.events_taken += 1;
         match ev {
             Event::Delivery { sub_id, .. } if self.config.auto_subscription_credit => {
                 let _ = self.delivery_consumed(sub_id);
@@ -570,6 +576,9 @@ impl Connection {
         // The CRC is dropped only once both HELLOs said so and ours is already out,
         // so the peer never sees a CRC-less record before it could know.
         let integrity = !(self.hello_sent && self.integrity_off());
+        if self.phase != Phase::Failing {
+            self.release_pongs();
+        }
         // Before the handshake completes only handshake frames (and the client's
         // pipelined data) may leave; the server sends data only once authenticated.
         let data_allowed = match self.phase {
@@ -594,6 +603,7 @@ impl Connection {
             data_allowed,
         );
         self.release_deferred();
+        self.release_flushes();
         // The data ahead of a graceful CLOSE is out: the CLOSE goes in this call.
         if self.closing.pending_close.is_some() && self.tx.queued_bytes() == 0 && pos < buf.len() {
             self.queue_pending_close();
@@ -798,6 +808,7 @@ impl Connection {
     }
 
     fn push_event(&mut self, ev: Event, data: Option<FrameRef>) {
+        self.flush.events_pushed += 1;
         // With fixed capacities the queue is sized for the worst burst (see
         // `capacity::EVENTS`): processing pauses at EVENT_SOFT_CAP.
         let pushed = self.events.push_back((ev, data));
@@ -826,6 +837,9 @@ impl Connection {
     }
 
     fn can_send_app(&self) -> Result<(), Error> {
+        if self.closing.after_handshake.is_some() {
+            return Err(Error::Closed);
+        }
         match self.phase {
             Phase::Established => Ok(()),
             Phase::Handshake | Phase::AwaitAuth if self.role == Role::Client => Ok(()),

@@ -167,6 +167,17 @@ pub(crate) enum SendMark {
     },
 }
 
+/// Where every data lane's queue ends at one moment: each frame queued until then
+/// has left once [`Tx::all_sent`] says so (a flush waits for that, spec 14.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TxMark {
+    /// Each lane's `pushed` then.
+    small_end: [u64; Priority::LEVELS],
+    /// The last fragment id given out then.
+    #[cfg(feature = "alloc")]
+    last_frag: u64,
+}
+
 /// A source of frames the scheduler asks when a lane is served (streams).
 pub(crate) trait FrameSource {
     /// Writes one frame of priority level `prio`, at most `max` bytes, into `out`,
@@ -227,6 +238,27 @@ impl Tx {
             #[cfg(not(feature = "alloc"))]
             SendMark::Bulk { .. } => true,
         }
+    }
+
+    /// Where the data lanes end now.
+    pub(crate) fn mark(&self) -> TxMark {
+        TxMark {
+            small_end: core::array::from_fn(|i| self.lanes[i].pushed),
+            #[cfg(feature = "alloc")]
+            last_frag: self.next_frag_id,
+        }
+    }
+
+    /// True once every data frame queued before `m` was taken has been written out
+    /// completely.
+    pub(crate) fn all_sent(&self, m: &TxMark) -> bool {
+        self.lanes.iter().zip(m.small_end).all(|(l, end)| {
+            #[cfg(feature = "alloc")]
+            if l.bulk.iter().any(|b| b.frag_id <= m.last_frag) {
+                return false;
+            }
+            l.popped >= end
+        })
     }
 
     /// Messages (data frames, large ones counted once) still waiting to be written.

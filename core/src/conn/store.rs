@@ -135,6 +135,9 @@ mod imp {
         pub(crate) fn pop_front(&mut self) -> Option<T> {
             self.0.pop_front()
         }
+        pub(crate) fn front(&self) -> Option<&T> {
+            self.0.front()
+        }
     }
 
     /// Growable byte buffer for queued frames.
@@ -268,6 +271,9 @@ mod imp {
         }
         pub(crate) fn pop_front(&mut self) -> Option<T> {
             self.0.pop_front()
+        }
+        pub(crate) fn front(&self) -> Option<&T> {
+            self.0.front()
         }
     }
 

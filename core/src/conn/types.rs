@@ -74,6 +74,24 @@ pub struct CloseInfo {
     pub kind: CloseKind,
 }
 
+impl core::fmt::Display for CloseInfo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let by = match self.initiator {
+            Side::Local => "by us",
+            Side::Peer => "by the peer",
+        };
+        match self.kind {
+            CloseKind::Graceful => write!(f, "connection closed gracefully {by} ({})", self.code),
+            CloseKind::Error => write!(f, "connection closed on error {by}: {}", self.code),
+            CloseKind::Lost => f.write_str("connection lost (the transport ended without a CLOSE)"),
+        }
+    }
+}
+
+/// A close is an error to whoever expected the connection to go on (a failed
+/// handshake, a shutdown that could not drain).
+impl core::error::Error for CloseInfo {}
+
 /// Something happened. Events carry ids; data is read with `Connection::data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -168,6 +186,9 @@ pub enum Event {
     StreamClosed(u64),
     /// Sends that returned `Blocked` may be retried.
     Writable,
+    /// The peer processed everything queued before the flush of this id
+    /// (`Connection::flush`).
+    Flushed(super::FlushId),
     /// The peer started a graceful close: finish in-flight work; new requests fail.
     Draining {
         /// The peer's close code.
@@ -244,7 +265,8 @@ pub struct Stats {
     /// Data frames (messages, requests, responses, publications, deliveries) that
     /// were accepted but never written out because the connection ended first.
     /// Frames already written may still have been lost in transit: only requests
-    /// learn that (`Outcome::Lost`).
+    /// learn that (`Outcome::Lost`). If the handshake never completed, every data
+    /// frame accepted counts, written or not: the peer processes none of them.
     pub unsent: u64,
     /// Bytes of messages being reassembled.
     pub reassembly_bytes: u64,

@@ -170,3 +170,82 @@ fn messages_never_written_are_counted_on_loss() {
     collect(&mut p.client, &mut ev);
     assert_eq!(closed(&ev).unwrap().kind, CloseKind::Lost);
 }
+
+/// A graceful close asked for during the handshake waits for it, then sends and
+/// drains what was accepted before it (spec 15.1): nothing accepted is lost, and
+/// `NO_ERROR` is never an error close.
+#[test]
+fn close_during_the_handshake_drains_what_was_accepted() {
+    let mut p = Pair::default_pair();
+    for i in 0..100u8 {
+        p.client.send_message(&[i; 3], Priority::Normal).unwrap();
+    }
+    p.client.close(p.now, ErrorCode::NO_ERROR, "done");
+    assert_eq!(
+        p.client.send_message(b"late", Priority::Normal),
+        Err(Error::Closed),
+        "nothing is accepted once the close was asked for"
+    );
+    p.drive();
+    let got: Vec<Vec<u8>> = p
+        .take_server()
+        .into_iter()
+        .filter(|g| matches!(g.ev, Event::Message { .. }))
+        .map(|g| g.payload)
+        .collect();
+    assert_eq!(got.len(), 100, "every accepted message arrives");
+    assert!(got.iter().enumerate().all(|(i, m)| m == &[i as u8; 3]));
+    let c = closed(&p.take_client()).expect("the client closed");
+    assert_eq!(
+        (c.code, c.initiator, c.kind),
+        (ErrorCode::NO_ERROR, Side::Local, CloseKind::Graceful)
+    );
+    assert_eq!(p.client.stats().unsent, 0);
+}
+
+/// If the handshake fails after a close was asked for, the close reports the
+/// handshake's code and counts every accepted message as not sent.
+#[test]
+fn close_during_a_failing_handshake_reports_what_was_not_sent() {
+    // The client offers a key the keyless server refuses (AUTH_FAILED).
+    let mut p = Pair::new(psk(KEY), Config::default());
+    for _ in 0..10 {
+        p.client.send_message(b"m", Priority::Normal).unwrap();
+    }
+    p.client.close(p.now, ErrorCode::NO_ERROR, "");
+    p.drive();
+    let c = closed(&p.take_client()).expect("the client closed");
+    assert_eq!((c.code, c.kind), (ErrorCode::AUTH_FAILED, CloseKind::Error));
+    assert_eq!(p.client.stats().unsent, 10);
+    assert!(!p
+        .take_server()
+        .iter()
+        .any(|g| matches!(g.ev, Event::Message { .. })));
+}
+
+#[test]
+fn close_info_says_who_closed_how_and_why() {
+    let s = |code, initiator, kind| {
+        CloseInfo {
+            code,
+            initiator,
+            kind,
+        }
+        .to_string()
+    };
+    assert_eq!(
+        s(ErrorCode::NO_ERROR, Side::Peer, CloseKind::Graceful),
+        "connection closed gracefully by the peer (NO_ERROR)"
+    );
+    assert_eq!(
+        s(ErrorCode::AUTH_FAILED, Side::Local, CloseKind::Error),
+        "connection closed on error by us: AUTH_FAILED"
+    );
+    assert!(s(ErrorCode::NO_ERROR, Side::Local, CloseKind::Lost).contains("lost"));
+    let e: &dyn core::error::Error = &CloseInfo {
+        code: ErrorCode::NO_ERROR,
+        initiator: Side::Local,
+        kind: CloseKind::Lost,
+    };
+    assert!(e.source().is_none());
+}

@@ -17,6 +17,7 @@ use std::vec;
 use std::vec::Vec;
 
 mod close;
+mod flush;
 mod handshake;
 mod limits;
 mod messages;

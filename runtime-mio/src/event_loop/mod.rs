@@ -4,6 +4,17 @@
 //! has not taken yet, the output the socket has not taken yet, and its interest.
 //! The loop only moves bytes, time and wake-ups; every protocol decision is the
 //! driver's. See the crate documentation for the design.
+//!
+//! This file has the loop itself: its handle ([`EventLoop`]), the commands and
+//! wake-ups from other threads, the slots and the deadlines. `conn` has a
+//! connection's turn (input, timers, output, the linger), `listener` a listening
+//! socket's accepts.
+
+mod conn;
+mod listener;
+
+use conn::{Conn, Turn};
+use listener::Listener;
 
 use crate::lock;
 use crate::server::AcceptQueue;
@@ -11,8 +22,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, ToSocketAddrs};
+use std::io;
+use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Wake, Waker};
@@ -220,6 +231,9 @@ impl EventLoop {
             Clock::new(),
             DEFAULT_QUEUE_CAP,
         );
+        if let Ok(p) = stream.peer_addr() {
+            driver.set_peer_addr(p);
+        }
         if let Some(hub) = hub {
             hub.attach(&mut driver);
         }
@@ -255,46 +269,6 @@ impl EventLoop {
     }
 }
 
-/// One connection on the loop.
-struct Conn {
-    sock: TcpStream,
-    driver: Driver,
-    waker: Arc<TokenWaker>,
-    task_waker: Waker,
-    /// Bytes read but not yet taken by the driver.
-    pending: Vec<u8>,
-    pending_pos: usize,
-    /// Bytes produced by the driver but not yet taken by the socket.
-    out: Vec<u8>,
-    out_pos: usize,
-    /// Readiness not yet used up (mio is edge-triggered).
-    read_ready: bool,
-    write_ready: bool,
-    /// The peer's end of the byte stream was read.
-    eof: bool,
-    /// The driver was told of the end.
-    eof_told: bool,
-    /// The socket failed: nothing more can be written.
-    broken: bool,
-    interest: Option<Interest>,
-    /// How long the socket is kept once the driver is finished (`Config::linger`):
-    /// flushing output and waiting for the peer to close share this time.
-    linger: Duration,
-    flush_until: Option<Instant>,
-    /// Finished and flushed, our side shut down: reading until the peer closes so
-    /// that our last bytes are not lost to a reset.
-    linger_until: Option<Instant>,
-    timer: Option<Instant>,
-}
-
-struct Listener {
-    sock: TcpListener,
-    queue: Arc<AcceptQueue>,
-    waker: Arc<TokenWaker>,
-    ready: bool,
-    timer: Option<Instant>,
-}
-
 enum Entry {
     Conn(Box<Conn>),
     Listener(Listener),
@@ -321,12 +295,6 @@ struct Loop {
     wbuf: Vec<u8>,
     next_gen: u64,
     detached: bool,
-}
-
-/// What a turn of a connection decided.
-struct Turn {
-    remove: bool,
-    again: bool,
 }
 
 impl Loop {
@@ -486,27 +454,13 @@ impl Loop {
             return None;
         }
         let waker = self.token_waker(token);
-        let task_waker = Waker::from(waker.clone());
-        let t = self.insert(Entry::Conn(Box::new(Conn {
+        let t = self.insert(Entry::Conn(Box::new(Conn::new(
             sock,
             driver,
             waker,
-            task_waker,
-            pending: Vec::new(),
-            pending_pos: 0,
-            out: Vec::new(),
-            out_pos: 0,
-            read_ready: true,
-            write_ready: true,
-            eof: false,
-            eof_told: false,
-            broken: false,
-            interest: Some(interest),
+            Some(interest),
             linger,
-            flush_until: None,
-            linger_until: None,
-            timer: None,
-        })));
+        ))));
         debug_assert_eq!(t, token);
         self.conns += 1;
         self.ctl.connections.store(self.conns, Ordering::Release);
@@ -530,13 +484,7 @@ impl Loop {
         }
         let waker = self.token_waker(token);
         queue.set_waker(Waker::from(waker.clone()));
-        let t = self.insert(Entry::Listener(Listener {
-            sock,
-            queue,
-            waker,
-            ready: true,
-            timer: None,
-        }));
+        let t = self.insert(Entry::Listener(Listener::new(sock, queue, waker)));
         debug_assert_eq!(t, token);
         Some(t)
     }
@@ -573,6 +521,9 @@ impl Loop {
             Clock::new(),
             queue.queue_cap,
         );
+        if let Ok(p) = stream.peer_addr() {
+            driver.set_peer_addr(p);
+        }
         queue.hub.attach(&mut driver);
         let linger = queue.config.linger;
         if let Some(t) = self.add_conn(stream, driver, linger) {
@@ -678,313 +629,9 @@ fn mark(slots: &mut [Option<Slot>], todo: &mut Vec<usize>, t: usize) {
     }
 }
 
-/// Offers `data` to the driver until it is all taken or the driver takes nothing;
-/// returns how much was taken.
-fn offer(driver: &mut Driver, data: &[u8]) -> usize {
-    let mut off = 0;
-    while off < data.len() {
-        let k = driver.handle_input(&data[off..]);
-        if k == 0 {
-            break;
-        }
-        off += k;
-    }
-    off
-}
-
 fn timer_of(e: &Entry) -> Option<Instant> {
     match e {
         Entry::Conn(c) => c.timer,
         Entry::Listener(l) => l.timer,
-    }
-}
-
-impl Conn {
-    fn turn(&mut self, rbuf: &mut [u8], wbuf: &mut [u8]) -> Turn {
-        if let Some(until) = self.linger_until {
-            return self.linger_turn(rbuf, until);
-        }
-        // Re-arm the waker before looking at anything, so no wake-up is lost.
-        self.waker.queued.store(false, Ordering::Release);
-        self.driver.register(&self.task_waker);
-        let mut again = false;
-
-        // Input: what the driver left last time first, then the socket. The driver
-        // takes about a record at a time, so input is offered until it is all taken
-        // or the driver takes nothing (the application is behind: the driver wakes
-        // us once it has caught up).
-        let mut reads = 0;
-        loop {
-            if self.pending_pos < self.pending.len() {
-                self.pending_pos += offer(&mut self.driver, &self.pending[self.pending_pos..]);
-                if self.pending_pos < self.pending.len() {
-                    break;
-                }
-                self.pending = Vec::new();
-                self.pending_pos = 0;
-            }
-            if self.eof || !self.read_ready {
-                break;
-            }
-            if reads == READS_PER_TURN {
-                again = true;
-                break;
-            }
-            reads += 1;
-            match (&self.sock).read(rbuf) {
-                Ok(0) => self.eof = true,
-                Ok(n) => {
-                    let k = offer(&mut self.driver, &rbuf[..n]);
-                    if k < n {
-                        self.pending.extend_from_slice(&rbuf[k..n]);
-                        self.pending_pos = 0;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read_ready = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.eof = true;
-                    self.broken = true;
-                }
-            }
-        }
-
-        // Timers.
-        if self.timer.is_some_and(|t| t <= Instant::now()) {
-            self.driver.handle_timeout();
-        }
-
-        // Output: what the socket left last time first, then the driver's.
-        again |= self.flush(wbuf);
-
-        // The end of input, once everything before it was taken (or the socket broke).
-        if self.broken {
-            self.eof = true;
-            self.pending = Vec::new();
-            self.pending_pos = 0;
-        }
-        if self.eof && !self.eof_told && self.pending_pos >= self.pending.len() {
-            self.eof_told = true;
-            self.driver.handle_eof();
-            again |= self.flush(wbuf);
-        }
-
-        let now = Instant::now();
-        if self.driver.is_finished() {
-            let flushed = self.broken || self.out_pos >= self.out.len();
-            if flushed {
-                if self.eof {
-                    return Turn {
-                        remove: true,
-                        again: false,
-                    };
-                }
-                // Our last bytes are out: send FIN, then read until the peer closes,
-                // so unread input does not turn our close into a reset.
-                // The linger period counts from when the driver finished (PROTOCOL.md
-                // 15.5): flushing and reading to the peer's end share it.
-                let _ = self.sock.shutdown(Shutdown::Write);
-                let until = *self.flush_until.get_or_insert(now + self.linger);
-                self.linger_until = Some(until);
-                return self.linger_turn(rbuf, until);
-            }
-            let until = *self.flush_until.get_or_insert(now + self.linger);
-            if until <= now {
-                return Turn {
-                    remove: true,
-                    again: false,
-                };
-            }
-            self.timer = Some(until);
-        } else {
-            self.timer = self.driver.poll_timeout();
-        }
-        Turn {
-            remove: false,
-            again,
-        }
-    }
-
-    /// Writes pending output, then the driver's, until the socket is full, the
-    /// driver has nothing more, or the turn's budget is spent (returns true).
-    fn flush(&mut self, wbuf: &mut [u8]) -> bool {
-        let mut transmits = 0;
-        loop {
-            if self.out_pos < self.out.len() {
-                if self.broken {
-                    self.out = Vec::new();
-                    self.out_pos = 0;
-                    continue;
-                }
-                if !self.write_ready {
-                    return false;
-                }
-                match (&self.sock).write(&self.out[self.out_pos..]) {
-                    Ok(0) => self.broken = true,
-                    Ok(n) => {
-                        self.out_pos += n;
-                        if self.out_pos == self.out.len() {
-                            self.out = Vec::new();
-                            self.out_pos = 0;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.write_ready = false;
-                        return false;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => self.broken = true,
-                }
-                continue;
-            }
-            if transmits == WRITES_PER_TURN {
-                return true;
-            }
-            transmits += 1;
-            let n = self.driver.poll_transmit(wbuf);
-            if n == 0 {
-                return false;
-            }
-            if self.broken {
-                // Nowhere to send it; the driver learns of the end below.
-                continue;
-            }
-            let mut off = 0;
-            while off < n && self.write_ready && !self.broken {
-                match (&self.sock).write(&wbuf[off..n]) {
-                    Ok(0) => self.broken = true,
-                    Ok(k) => off += k,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => self.broken = true,
-                }
-            }
-            if off < n && !self.broken {
-                // A partial write: keep the rest for when the socket is writable.
-                self.out.extend_from_slice(&wbuf[off..n]);
-                self.out_pos = 0;
-                return false;
-            }
-        }
-    }
-
-    /// After our side is done: discard input until the peer closes or time is up.
-    fn linger_turn(&mut self, rbuf: &mut [u8], until: Instant) -> Turn {
-        let done = Turn {
-            remove: true,
-            again: false,
-        };
-        if Instant::now() >= until {
-            return done;
-        }
-        for _ in 0..READS_PER_TURN {
-            match (&self.sock).read(rbuf) {
-                Ok(0) => return done,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.timer = Some(until);
-                    return Turn {
-                        remove: false,
-                        again: false,
-                    };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return done,
-            }
-        }
-        self.timer = Some(until);
-        Turn {
-            remove: false,
-            again: true,
-        }
-    }
-
-    /// Asks for readability only while input is wanted, and for writability only
-    /// while output waits.
-    fn update_interest(&mut self, registry: &mio::Registry, token: Token) {
-        let want_read = !self.eof && self.pending_pos >= self.pending.len();
-        let want_write = !self.broken && self.out_pos < self.out.len();
-        let want = match (want_read, want_write) {
-            (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
-            (true, false) => Some(Interest::READABLE),
-            (false, true) => Some(Interest::WRITABLE),
-            (false, false) => None,
-        };
-        if want == self.interest {
-            return;
-        }
-        let r = match (self.interest, want) {
-            (None, Some(i)) => registry.register(&mut self.sock, token, i),
-            (Some(_), Some(i)) => registry.reregister(&mut self.sock, token, i),
-            (Some(_), None) => registry.deregister(&mut self.sock),
-            (None, None) => Ok(()),
-        };
-        match r {
-            Ok(()) => self.interest = want,
-            Err(_) => {
-                // Cannot watch the socket any more: treat it as broken.
-                self.broken = true;
-                self.eof = true;
-                self.read_ready = true;
-                self.write_ready = true;
-                self.waker.wake_by_ref();
-            }
-        }
-    }
-}
-
-impl Listener {
-    /// Accepts what the accept queue has room for (bounded per turn); returns the
-    /// accepted sockets, and whether to go on next turn.
-    fn turn(&mut self) -> (Vec<TcpStream>, Turn) {
-        self.waker.queued.store(false, Ordering::Release);
-        let mut accepted = Vec::new();
-        let keep = |again| Turn {
-            remove: false,
-            again,
-        };
-        if self.queue.is_closed() {
-            let t = Turn {
-                remove: true,
-                again: false,
-            };
-            return (accepted, t);
-        }
-        if self.timer.is_some_and(|t| t <= Instant::now()) {
-            self.timer = None;
-            self.ready = true;
-        }
-        if !self.ready {
-            return (accepted, keep(false));
-        }
-        // When the application's accept queue is full, it wakes us as it takes one;
-        // meanwhile the kernel's backlog holds the rest.
-        let room = self.queue.room().min(ACCEPTS_PER_TURN);
-        while accepted.len() < room {
-            match self.sock.accept() {
-                Ok((stream, _peer)) => accepted.push(stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.ready = false;
-                    return (accepted, keep(false));
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) => {}
-                Err(_) => {
-                    // E.g. out of file descriptors: the readiness edge will not come
-                    // back by itself, so try again a little later.
-                    self.ready = false;
-                    self.timer = Some(Instant::now() + ACCEPT_RETRY);
-                    return (accepted, keep(false));
-                }
-            }
-        }
-        let again = room == ACCEPTS_PER_TURN;
-        (accepted, keep(again))
     }
 }
