@@ -1,7 +1,8 @@
 //! One connection under test, driven by the contract of `Connection` with checks on
 //! what it promises: input is always taken once events are drained, timers do not
 //! spin, every event's data is readable, `Closed` comes once and last, and the end
-//! of the transport always closes. Shared with the no-alloc project (`noalloc/`).
+//! of the transport always closes. Unlike weft-core's `testing::Pair`, which moves
+//! all bytes at once, it lets a harness hand bytes over in any pieces.
 
 use weft_core::conn::{Connection, Event};
 pub use weft_core::testing::Got;
