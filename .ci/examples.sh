@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p weft-tokio --examples
-bin=target/debug/examples
+# Where cargo put them: CARGO_TARGET_DIR if set (CI may share a cache), else target/.
+bin="${CARGO_TARGET_DIR:-target}/debug/examples"
 log=$(mktemp)
 # Port 0: the server prints the address it got. --for: a backstop, never reached.
 "$bin/server" 127.0.0.1:0 --for 300 >"$log" 2>&1 &
