@@ -141,6 +141,15 @@ impl<L> BlockingClient<L> {
         block_on(self.handle.send(payload))
     }
 
+    /// Sends every payload as a one-way message, in order, waiting for queue room:
+    /// [`Handle::send_many`], blocking. On an error, [`BatchError::queued`] says how
+    /// many were queued (accepted).
+    ///
+    /// [`BatchError::queued`]: crate::BatchError::queued
+    pub fn send_many<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(), crate::BatchError> {
+        block_on(self.handle.send_many(payloads))
+    }
+
     /// Publishes on `topic`, waiting for send-queue room.
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         block_on(self.handle.publish(topic, payload))

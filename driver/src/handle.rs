@@ -101,7 +101,8 @@ impl Handle {
         Ok(())
     }
 
-    /// Queues a one-way message, waiting for queue room.
+    /// Queues a one-way message, waiting for queue room. For many messages at
+    /// once, [`send_many`](Self::send_many) takes one lock and one wake-up for all.
     pub fn send<'a>(&'a self, payload: &'a [u8]) -> SendFuture<'a> {
         SendFuture {
             handle: self,

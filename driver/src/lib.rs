@@ -10,7 +10,8 @@
 //! - `shared` (private): the [`Driver`], the I/O side. An adapter owns the transport
 //!   and runs it: bytes in and out, timers, wake-ups.
 //! - [`Handle`] and its futures: the application side. They work on any executor and
-//!   are safe to drop (a dropped request is cancelled on the wire).
+//!   are safe to drop (a dropped request is cancelled on the wire). `batch`:
+//!   [`Handle::send_many`], many messages per lock and wake-up.
 //! - [`Hub`]: server-side routing of publish/subscribe across connections.
 //! - [`IoTask`]: the one I/O task of the async adapters (`weft-tokio`, `weft-smol`),
 //!   a future generic over a [`Transport`] and a [`Timer`]; [`mem`] has in-memory
@@ -52,6 +53,7 @@
 #![forbid(unsafe_code)]
 
 mod backlog;
+mod batch;
 mod blocking;
 mod executor;
 mod flush;
@@ -73,6 +75,7 @@ pub mod __private {
 }
 
 pub use backlog::Backlog;
+pub use batch::{BatchError, SendMany};
 pub use blocking::{
     BlockingClient, BlockingLoop, BlockingStream, BlockingSubscription, RecvTimeoutError,
 };

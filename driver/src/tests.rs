@@ -452,3 +452,76 @@ fn publisher_resumes_when_the_blocking_subscriber_leaves() {
     let m = net.run(s1.next_message()).unwrap();
     assert_eq!(&m[..], b"after");
 }
+
+#[test]
+fn send_many_queues_in_order_and_waits_for_room() {
+    let cc = Config {
+        max_queued_bytes: 4096,
+        ..Config::default()
+    };
+    let (mut net, client, server) = Net::pair(cc, Config::default());
+    net.run(client.connected()).unwrap();
+    let batch: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 1000]).collect();
+    let mut f = client.send_many(&batch);
+    assert!(
+        poll_once(&mut f).is_pending(),
+        "20,000 bytes do not fit a 4,096-byte queue: the batch waits"
+    );
+    net.run(f).unwrap();
+    net.pump();
+    for i in 0..20u8 {
+        let m = net.run(server.next_message()).unwrap();
+        assert_eq!(&m[..], &[i; 1000][..]);
+    }
+    assert!(poll_once(&mut server.next_message()).is_pending());
+}
+
+#[test]
+fn a_batch_refused_part_way_reports_what_it_queued() {
+    let mut sc = Config::default();
+    sc.params.max_message_size = 64 * 1024;
+    let (mut net, client, server) = Net::pair(Config::default(), sc);
+    net.run(client.connected()).unwrap();
+    let too_large = client.negotiated().unwrap().peer.max_message_size as usize + 1;
+    let batch = [vec![1u8], vec![2u8], vec![0u8; too_large], vec![4u8]];
+    let e = net.run(client.send_many(&batch)).unwrap_err();
+    assert_eq!(
+        e,
+        BatchError {
+            queued: 2,
+            error: Error::MessageTooLarge
+        }
+    );
+    net.pump();
+    // The two accepted are delivered; the refused one and the one after it are not.
+    assert_eq!(&net.run(server.next_message()).unwrap()[..], &[1]);
+    assert_eq!(&net.run(server.next_message()).unwrap()[..], &[2]);
+    assert!(poll_once(&mut server.next_message()).is_pending());
+    assert_eq!(client.stats().messages_sent, 2);
+
+    client.close(weft_core::error::ErrorCode::NO_ERROR, "");
+    let e = net.run(client.send_many(&[[5u8]])).unwrap_err();
+    assert_eq!((e.queued, e.error), (0, Error::Closed));
+}
+
+#[test]
+fn publish_many_reaches_a_subscriber_in_order() {
+    let hub = Hub::new(Default::default());
+    let (cd1, c1) = connect(Role::Client, Config::default(), [1; 32]);
+    let (mut sd1, _s1) = connect(Role::Server, Config::default(), [2; 32]);
+    hub.attach(&mut sd1);
+    let mut net = Net {
+        drivers: vec![cd1, sd1],
+        links: vec![(0, 1, Vec::new(), Vec::new())],
+    };
+    net.run(c1.connected()).unwrap();
+    let mut sub = net
+        .run(c1.subscribe("t", None, OverflowPolicy::Wait))
+        .unwrap();
+    let batch: Vec<[u8; 1]> = (0..50u8).map(|i| [i]).collect();
+    net.run(c1.publish_many("t", &batch)).unwrap();
+    for i in 0..50u8 {
+        let d = net.run(sub.next_delivery()).unwrap();
+        assert_eq!((&d.topic[..], &d.payload[..]), (&b"t"[..], &[i][..]));
+    }
+}

@@ -18,6 +18,9 @@ use weft_driver::Handle;
 pub(crate) const BULK_MSG: usize = 1 << 20;
 /// Chunk written to (and read from) the W1 stream.
 pub(crate) const STREAM_CHUNK: usize = 64 << 10;
+/// W3 messages per `send_many` batch.
+const PIPELINE_BATCH: usize = 64;
+
 /// Payload of W2 requests and replies and of W3 messages.
 pub(crate) const SMALL: usize = 64;
 /// Deadline the core puts on every W2 request.
@@ -172,15 +175,22 @@ pub(crate) async fn load(kind: Workload, h: Handle, ctl: Arc<Ctl>) {
         !ctl.stopped() && (rounds % 256 != 0 || Instant::now() < deadline)
     };
     match kind {
-        Workload::BulkMsg | Workload::Pipelined => {
-            let p = pattern(if kind == Workload::BulkMsg {
-                BULK_MSG
-            } else {
-                SMALL
-            });
+        Workload::BulkMsg => {
+            let p = pattern(BULK_MSG);
             while running() {
                 if let Err(e) = h.send(&p).await {
                     ctl.fail(format!("client: send: {e}"));
+                    break;
+                }
+            }
+        }
+        Workload::Pipelined => {
+            // 64 messages per `send_many`, as the codec baseline feeds 64 frames per
+            // flush: one lock and one driver wake-up per batch.
+            let batch = vec![pattern(SMALL); PIPELINE_BATCH];
+            while running() {
+                if let Err(e) = h.send_many(&batch).await {
+                    ctl.fail(format!("client: send_many: {e}"));
                     break;
                 }
             }

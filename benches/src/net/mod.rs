@@ -7,7 +7,7 @@
 //! - W2 ping-pong: sequential 64 B requests (subject `echo`), one outstanding;
 //!   every round-trip time of the window is kept, and the window's p50 / p99 /
 //!   p99.9 are reported (median, min and max over the passes, in microseconds).
-//! - W3 pipelined: 64 B one-way messages, `send` waiting for queue room; messages
+//! - W3 pipelined: 64 B one-way messages, `send_many` 64 at a time waiting for queue room; messages
 //!   per second received.
 //!
 //! # Threads and pinning
