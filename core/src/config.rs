@@ -79,14 +79,17 @@ pub const PREAUTH_FRAME_OVERHEAD: usize = 64;
 /// bound below is enforced.
 #[derive(Clone)]
 pub struct Config {
-    /// What we announce in our HELLO: our receive limits and capabilities.
+    /// What we announce in our HELLO: our receive limits and capabilities (default
+    /// [`Params::default`] with the version 1 capabilities, a 5 s heartbeat and a
+    /// 30 s idle timeout).
     pub params: Params,
     /// Pre-shared-key authentication. A server with an authenticator requires every
-    /// client to authenticate; a client with one requires the server to prove the key.
+    /// client to authenticate; a client with one requires the server to prove the key
+    /// (default none).
     pub auth: Option<AuthHandle>,
-    /// The handshake must complete within this time.
+    /// The handshake must complete within this time (default 10 s).
     pub handshake_timeout: Duration,
-    /// A graceful close that has not drained by then is aborted.
+    /// A graceful close that has not drained by then is aborted (default 10 s).
     pub drain_timeout: Duration,
     /// How long a finished connection's transport is kept (default 2 s): its last
     /// bytes are written, its write direction shut down, and its input read and
@@ -95,14 +98,16 @@ pub struct Config {
     /// with unread input resets it, and a reset can destroy the CLOSE still in
     /// flight. The core does not use it; every runtime adapter applies it.
     pub linger: Duration,
-    /// Requests we may have outstanding (also bounded by the peer's limit).
+    /// Requests we may have outstanding, also bounded by the peer's limit (default 256).
     pub max_outstanding_requests: usize,
-    /// Bytes of frames queued for transmission before sends report `Blocked`.
+    /// Bytes of frames queued for transmission before sends report `Blocked`
+    /// (default 512 KiB).
     pub max_queued_bytes: usize,
     /// Bytes a client may send before authentication completes, counted as each
     /// buffered frame's encoded size plus [`PREAUTH_FRAME_OVERHEAD`] (default 64 KiB).
     pub max_preauth_bytes: usize,
-    /// Memory for messages being reassembled from fragments, all together.
+    /// Memory for messages being reassembled from fragments, all together (default
+    /// 16 MiB + 68 KiB: one maximal message and the records around it).
     pub max_reassembly_bytes: usize,
     /// Receive memory that zero-copy payloads handed out (`take_payload`,
     /// `take_subject`) may keep alive, all together, including the receive buffer
@@ -112,27 +117,32 @@ pub struct Config {
     /// application holding many tiny payloads, cannot pin more than this.
     pub max_pinned_bytes: usize,
     /// Control replies (PONGs) queued for a peer that does not read before closing
-    /// with `CONTROL_FLOOD`.
+    /// with `CONTROL_FLOOD` (default 64).
     pub max_queued_control: usize,
-    /// Stream resets the peer may cause per `reset_interval` before `RESET_FLOOD`.
+    /// Stream resets the peer may cause per `reset_interval` before `RESET_FLOOD`
+    /// (default 200).
     pub max_resets_per_interval: u32,
-    /// The interval for `max_resets_per_interval` and `max_empty_frames_per_interval`.
+    /// The interval for `max_resets_per_interval` and `max_empty_frames_per_interval`
+    /// (default 1 s).
     pub reset_interval: Duration,
-    /// Empty frames (no payload where one is expected) the peer may send per interval.
+    /// Empty frames (no payload where one is expected) the peer may send per interval
+    /// (default 1,000).
     pub max_empty_frames_per_interval: u32,
-    /// Credit (messages) each subscription is given, and re-granted as it is consumed.
+    /// Credit (messages) each subscription is given, and re-granted as it is consumed
+    /// (default 256).
     pub subscription_credit: u32,
-    /// Re-grant subscription credit when a delivery's event is polled (the default).
+    /// Re-grant subscription credit when a delivery's event is polled (default true).
     /// Off, the application calls `Connection::delivery_consumed` itself, e.g. when a
     /// driver queues deliveries for a reader that takes them later.
     pub auto_subscription_credit: bool,
-    /// Bytes an application may buffer for sending on one stream.
+    /// Bytes an application may buffer for sending on one stream (default 256 KiB).
     pub max_stream_send_buffer: usize,
-    /// Bytes buffered for sending across all streams of the connection.
+    /// Bytes buffered for sending across all streams of the connection (default
+    /// 512 KiB).
     pub max_stream_total_send_buffer: usize,
-    /// Upper bound for per-stream receive-window auto-tuning.
+    /// Upper bound for per-stream receive-window auto-tuning (default 1 MiB).
     pub max_stream_window: u32,
-    /// Upper bound for connection receive-window auto-tuning.
+    /// Upper bound for connection receive-window auto-tuning (default 1 MiB).
     pub max_conn_window: u32,
 }
 

@@ -17,13 +17,14 @@ use weft_driver::{Handle, Hub, DEFAULT_QUEUE_CAP};
 /// Settings of a [`Server`] beyond the connection [`Config`].
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
-    /// Limits of the publish/subscribe hub shared by the server's connections.
+    /// Limits of the publish/subscribe hub shared by the server's connections
+    /// (default [`RouterConfig::default`]).
     pub router: RouterConfig,
     /// Accepted connections waiting for [`Server::accept`]; when full, the loop
-    /// stops accepting and the kernel's backlog holds further clients.
+    /// stops accepting and the kernel's backlog holds further clients (default 1,024).
     pub accept_queue: usize,
     /// Bound on each application-facing queue of a connection (see
-    /// [`weft_driver::connect_with`]).
+    /// [`weft_driver::connect_with`]; default [`DEFAULT_QUEUE_CAP`]).
     pub queue_cap: usize,
 }
 

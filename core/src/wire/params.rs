@@ -50,31 +50,35 @@ pub mod id {
 /// One side's announced parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
-    /// Capability bits.
+    /// Capability bits (default 0 here; [`crate::Config::default`] announces
+    /// [`CAPS_V1`]).
     pub capabilities: u64,
-    /// Largest record payload accepted, [`super::record::MIN_MAX_PAYLOAD`]..=65535.
+    /// Largest record payload accepted, [`super::record::MIN_MAX_PAYLOAD`]..=65535
+    /// (default 65,535).
     pub max_record_size: u64,
-    /// Largest frame accepted, 1024..=`max_record_size`.
+    /// Largest frame accepted, 1024..=`max_record_size` (default 16,384).
     pub max_frame_size: u64,
-    /// Largest message accepted after reassembly.
+    /// Largest message accepted after reassembly (default 16 MiB + 4,096 bytes).
     pub max_message_size: u64,
-    /// Initial per-stream receive window.
+    /// Initial per-stream receive window (default 256 KiB).
     pub initial_stream_window: u64,
-    /// Initial connection-wide stream receive window.
+    /// Initial connection-wide stream receive window (default 1 MiB).
     pub initial_conn_window: u64,
-    /// Outstanding requests accepted from the peer.
+    /// Outstanding requests accepted from the peer (default 256).
     pub max_concurrent_requests: u64,
-    /// Concurrent streams accepted from the peer.
+    /// Concurrent streams accepted from the peer (default 100).
     pub max_concurrent_streams: u64,
-    /// Subscriptions accepted from the peer.
+    /// Subscriptions accepted from the peer (default 256).
     pub max_subscriptions: u64,
-    /// Heartbeat interval in ms (0: none).
+    /// Heartbeat interval in ms, 0 for none (default 0 here; 5,000 in
+    /// [`crate::Config::default`]).
     pub heartbeat_ms: u64,
-    /// Idle timeout in ms (0: none).
+    /// Idle timeout in ms, 0 for none (default 0 here; 30,000 in
+    /// [`crate::Config::default`]).
     pub idle_timeout_ms: u64,
-    /// True if the sender requires a CRC on every record.
+    /// True if the sender requires a CRC on every record (default true).
     pub integrity: bool,
-    /// Messages in reassembly at once.
+    /// Messages in reassembly at once (default 8).
     pub max_concurrent_fragmented: u64,
 }
 
