@@ -1,23 +1,54 @@
 //! The server's hub: routes publish/subscribe across its connections with the
 //! core's [`Router`](weft_core::router::Router), the same for every runtime.
 
+use super::handle::push_waker;
 use super::shared::{lock, HubEvent, Shared};
 use super::sync::Mutex;
 // std's Arc: loom's cannot be a `self` type (`attach`), and the hub's sharing
 // is not what the models check; its Mutex is loom's under `--cfg loom`.
 use super::Driver;
+use bytes::Bytes;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::vec::Vec;
+use weft_core::config::Priority;
 use weft_core::error::ErrorCode;
-use weft_core::router::{Router, RouterAction, RouterConfig, RouterError};
+use weft_core::router::{PublishOutcome, Router, RouterAction, RouterConfig, RouterError};
 
 struct HubState {
     router: Router,
     conns: HashMap<u64, Shared>,
     /// Connections whose publish waits for room (wait policy).
     stalled: HashSet<u64>,
+    /// The server application's own publishes waiting for room (wait policy).
+    publish_waiters: Vec<Waker>,
     next: u64,
+}
+
+/// Who a connection is, as [`Hub::broadcast_where`] shows it to its predicate.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Peer<'a> {
+    /// The transport's peer address, when the adapter knows one.
+    pub addr: Option<SocketAddr>,
+    /// The key id the client authenticated with; `None` before or without
+    /// authentication.
+    pub key_id: Option<&'a [u8]>,
+}
+
+/// What a broadcast did: every connection it was meant for is counted once, as
+/// queued or not, so nothing is dropped without the caller knowing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BroadcastReport {
+    /// Connections whose send queue took the message.
+    pub queued: usize,
+    /// Connections chosen but not sent to: the send queue was full, or the
+    /// connection was closing or not yet established.
+    pub not_queued: usize,
 }
 
 /// Routes messages between the connections of one server. Attach each accepted
@@ -40,6 +71,7 @@ impl Hub {
                 router: Router::new(config),
                 conns: HashMap::new(),
                 stalled: HashSet::new(),
+                publish_waiters: Vec::new(),
                 next: 0,
             }),
         })
@@ -68,6 +100,69 @@ impl Hub {
     /// Number of attached connections.
     pub fn connections(&self) -> usize {
         lock(&self.inner).conns.len()
+    }
+
+    /// Publishes from the server's own application (spec section 10: it publishes
+    /// into its router directly), routed like a client's PUBLISH, or fails
+    /// changing nothing: `InvalidTopic`, or `Blocked` when a wait-policy
+    /// subscriber has no room (nothing is queued for any subscription).
+    pub fn try_publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishOutcome, RouterError> {
+        let mut h = lock(&self.inner);
+        let r = h.router.publish(topic, payload.into());
+        process_actions(&mut h);
+        r
+    }
+
+    /// [`try_publish`](Self::try_publish), waiting while a wait-policy subscriber
+    /// has no room, as a client's PUBLISH waits.
+    pub fn publish(&self, topic: &str, payload: impl Into<Bytes>) -> HubPublish<'_> {
+        HubPublish {
+            hub: self,
+            topic: topic.into(),
+            payload: payload.into(),
+        }
+    }
+
+    /// Queues a one-way message (MESSAGE) on every established connection; see
+    /// [`broadcast_where`](Self::broadcast_where).
+    pub fn broadcast(&self, payload: &[u8]) -> BroadcastReport {
+        self.broadcast_where(payload, |_| true)
+    }
+
+    /// Queues a one-way message on every established connection for which
+    /// `choose` returns true, without waiting: a connection whose send queue is
+    /// full is counted in [`BroadcastReport::not_queued`], so one slow peer
+    /// cannot hold back the others.
+    pub fn broadcast_where<F>(&self, payload: &[u8], mut choose: F) -> BroadcastReport
+    where
+        F: FnMut(&Peer<'_>) -> bool,
+    {
+        let h = lock(&self.inner);
+        let mut report = BroadcastReport::default();
+        for c in h.conns.values() {
+            let mut st = lock(c);
+            let peer = Peer {
+                addr: st.peer_addr,
+                key_id: st.conn.peer_key_id(),
+            };
+            if !choose(&peer) {
+                continue;
+            }
+            let ok = st.conn.negotiated().is_some()
+                && st.closed.is_none()
+                && st.conn.send_message(payload, Priority::Normal).is_ok();
+            if ok {
+                report.queued += 1;
+                st.wake_driver();
+            } else {
+                report.not_queued += 1;
+            }
+        }
+        report
     }
 
     pub(crate) fn detach(&self, key: u64) {
@@ -175,6 +270,9 @@ fn process_actions(h: &mut HubState) {
                 }
             }
             RouterAction::Unblocked => {
+                for w in h.publish_waiters.drain(..) {
+                    w.wake();
+                }
                 let stalled: Vec<u64> = h.stalled.drain().collect();
                 for k in stalled {
                     if let Some(c) = h.conns.get(&k) {
@@ -182,6 +280,32 @@ fn process_actions(h: &mut HubState) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A publish from the server's application waiting for room; see [`Hub::publish`].
+#[derive(Debug)]
+#[must_use = "a publish does nothing until awaited"]
+pub struct HubPublish<'a> {
+    hub: &'a Hub,
+    topic: std::string::String,
+    payload: Bytes,
+}
+
+impl Future for HubPublish<'_> {
+    type Output = Result<PublishOutcome, RouterError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut h = lock(&self.hub.inner);
+        let r = h.router.publish(&self.topic, self.payload.clone());
+        process_actions(&mut h);
+        match r {
+            // The router armed `Unblocked` for us (core's `Router::publish`).
+            Err(RouterError::Blocked) => {
+                push_waker(&mut h.publish_waiters, cx.waker());
+                Poll::Pending
+            }
+            r => Poll::Ready(r),
         }
     }
 }

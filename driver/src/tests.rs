@@ -44,6 +44,25 @@ impl Net {
         (net, client, server)
     }
 
+    /// Two clients, each joined to a server connection attached to `hub`; the
+    /// second client has configuration `second` (e.g. a slow subscriber).
+    fn hub_pair(hub: &std::sync::Arc<Hub>, second: Config) -> (Net, [Handle; 2], [Handle; 2]) {
+        let (cd1, c1) = connect(Role::Client, Config::default(), [1; 32]);
+        let (mut sd1, s1) = connect(Role::Server, Config::default(), [2; 32]);
+        let (cd2, c2) = connect(Role::Client, second, [3; 32]);
+        let (mut sd2, s2) = connect(Role::Server, Config::default(), [4; 32]);
+        hub.attach(&mut sd1);
+        hub.attach(&mut sd2);
+        let net = Net {
+            drivers: vec![cd1, sd1, cd2, sd2],
+            links: vec![
+                (0, 1, Vec::new(), Vec::new()),
+                (2, 3, Vec::new(), Vec::new()),
+            ],
+        };
+        (net, [c1, c2], [s1, s2])
+    }
+
     /// Moves bytes until quiet; bounded.
     fn pump(&mut self) {
         let mut buf = vec![0u8; 1 << 17];
@@ -157,19 +176,7 @@ fn dropping_a_request_future_cancels_it() {
 #[test]
 fn messages_publish_subscribe_through_the_hub() {
     let hub = Hub::new(Default::default());
-    let (cd1, c1) = connect(Role::Client, Config::default(), [1; 32]);
-    let (mut sd1, _s1) = connect(Role::Server, Config::default(), [2; 32]);
-    let (cd2, c2) = connect(Role::Client, Config::default(), [3; 32]);
-    let (mut sd2, _s2) = connect(Role::Server, Config::default(), [4; 32]);
-    hub.attach(&mut sd1);
-    hub.attach(&mut sd2);
-    let mut net = Net {
-        drivers: vec![cd1, sd1, cd2, sd2],
-        links: vec![
-            (0, 1, Vec::new(), Vec::new()),
-            (2, 3, Vec::new(), Vec::new()),
-        ],
-    };
+    let (mut net, [c1, c2], _servers) = Net::hub_pair(&hub, Config::default());
     net.run(c1.connected()).unwrap();
     net.run(c2.connected()).unwrap();
     assert_eq!(hub.connections(), 2);
@@ -415,19 +422,7 @@ fn publisher_resumes_when_the_blocking_subscriber_leaves() {
         subscription_credit: 1,
         ..Config::default()
     };
-    let (cd1, c1) = connect(Role::Client, Config::default(), [1; 32]);
-    let (mut sd1, s1) = connect(Role::Server, Config::default(), [2; 32]);
-    let (cd2, c2) = connect(Role::Client, slow, [3; 32]);
-    let (mut sd2, _s2) = connect(Role::Server, Config::default(), [4; 32]);
-    hub.attach(&mut sd1);
-    hub.attach(&mut sd2);
-    let mut net = Net {
-        drivers: vec![cd1, sd1, cd2, sd2],
-        links: vec![
-            (0, 1, Vec::new(), Vec::new()),
-            (2, 3, Vec::new(), Vec::new()),
-        ],
-    };
+    let (mut net, [c1, c2], [s1, _s2]) = Net::hub_pair(&hub, slow);
     net.run(c1.connected()).unwrap();
     net.run(c2.connected()).unwrap();
     // A subscriber that never reads: one delivery in credit, one queued, then full.
@@ -524,4 +519,90 @@ fn publish_many_reaches_a_subscriber_in_order() {
         let d = net.run(sub.next_delivery()).unwrap();
         assert_eq!((&d.topic[..], &d.payload[..]), (&b"t"[..], &[i][..]));
     }
+}
+
+#[test]
+fn the_server_application_publishes_and_broadcasts_through_the_hub() {
+    use weft_core::router::{RouterConfig, RouterError};
+    let hub = Hub::new(RouterConfig {
+        max_queue_per_sub: 1,
+        ..Default::default()
+    });
+    let slow = Config {
+        subscription_credit: 1,
+        ..Config::default()
+    };
+    let (mut net, [c1, c2], _servers) = Net::hub_pair(&hub, slow);
+    // Before the handshakes a broadcast reaches no one, and says so.
+    assert_eq!(
+        hub.broadcast(b"early"),
+        BroadcastReport {
+            queued: 0,
+            not_queued: 2
+        }
+    );
+    net.run(c1.connected()).unwrap();
+    net.run(c2.connected()).unwrap();
+    let mut sub = net
+        .run(c2.subscribe("news.>", None, OverflowPolicy::Wait))
+        .unwrap();
+    assert!(matches!(
+        hub.try_publish("news.*", &b"x"[..]),
+        Err(RouterError::InvalidTopic(_))
+    ));
+    // One delivery in the subscriber's credit, one held by the router, then full.
+    assert_eq!(hub.try_publish("news.a", &b"0"[..]).unwrap().matched, 1);
+    hub.try_publish("news.a", &b"1"[..]).unwrap();
+    assert_eq!(
+        hub.try_publish("news.a", &b"2"[..]),
+        Err(RouterError::Blocked)
+    );
+    struct Flag(std::sync::atomic::AtomicBool);
+    impl std::task::Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let woken = std::sync::Arc::new(Flag(false.into()));
+    let waker = Waker::from(woken.clone());
+    let mut waiting = Box::pin(hub.publish("news.a", &b"2"[..]));
+    assert!(
+        waiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending(),
+        "no room: the publish waits"
+    );
+    // The subscriber reads: its credit returns, the router makes room, the
+    // waiting publish is woken and goes through.
+    let d = net.run(sub.next_delivery()).unwrap();
+    assert_eq!(&d.payload[..], b"0");
+    net.pump();
+    assert!(
+        woken.0.load(std::sync::atomic::Ordering::SeqCst),
+        "the waiting publish was woken"
+    );
+    assert_eq!(net.run(waiting).unwrap().queued, 1);
+    for want in [b"1", b"2"] {
+        assert_eq!(&net.run(sub.next_delivery()).unwrap().payload[..], want);
+    }
+    // A broadcast to every connection, then to those a predicate picks.
+    let all = hub.broadcast(b"to all");
+    assert_eq!((all.queued, all.not_queued), (2, 0));
+    for c in [&c1, &c2] {
+        assert_eq!(&net.run(c.next_message()).unwrap()[..], b"to all");
+    }
+    let mut seen = 0;
+    let first = hub.broadcast_where(b"to one", |p| {
+        assert_eq!((p.addr, p.key_id), (None, None));
+        seen += 1;
+        seen == 1
+    });
+    assert_eq!((seen, first.queued, first.not_queued), (2, 1, 0));
+    net.pump();
+    let got: usize = [&c1, &c2]
+        .iter()
+        .filter(|c| poll_once(&mut c.next_message()).is_ready())
+        .count();
+    assert_eq!(got, 1, "exactly one connection was chosen");
 }

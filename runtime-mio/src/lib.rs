@@ -95,8 +95,8 @@ pub use server::{Server, ServerOptions};
 /// The thread-pool executor for application futures, shared with `weft-uring`.
 pub use weft_driver::Executor;
 pub use weft_driver::{
-    block_on, block_on_timeout, BlockingStream, BlockingSubscription, Delivery, Handle,
-    RecvTimeoutError, Reply,
+    block_on, block_on_timeout, BlockingStream, BlockingSubscription, BroadcastReport, Delivery,
+    Handle, Hub, Peer, RecvTimeoutError, Reply,
 };
 
 use std::sync::{Mutex, MutexGuard};

@@ -68,10 +68,10 @@ pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats
 pub use weft_core::router::RouterConfig;
 pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
 pub use weft_driver::{
-    AcceptStream, Answer, Bytes, Closed, Connected, Delivery, Driver, Flush, Handle, Hub,
-    IncomingRequest, NextDelivery, NextMessage, NextMessages, NextRequest, Reply, RequestCancelled,
-    RequestError, RequestFuture, RequestInfo, SendFuture, SubscribeFuture, Subscription,
-    WeftStream,
+    AcceptStream, Answer, BatchError, BroadcastReport, Bytes, Closed, Connected, Delivery, Driver,
+    Flush, Handle, Hub, HubPublish, IncomingRequest, NextDelivery, NextMessage, NextMessages,
+    NextRequest, Peer, Reply, RequestCancelled, RequestError, RequestFuture, RequestInfo,
+    SendFuture, SendMany, SubscribeFuture, Subscription, WeftStream,
 };
 
 use std::sync::OnceLock;

@@ -107,8 +107,8 @@ pub use event_loop::EventLoop;
 #[cfg(target_os = "linux")]
 pub use server::{NextConnection, Server, ACCEPT_QUEUE};
 pub use weft_driver::{
-    block_on, block_on_timeout, BlockingStream, BlockingSubscription, Delivery, Handle,
-    RecvTimeoutError, Reply,
+    block_on, block_on_timeout, BlockingStream, BlockingSubscription, BroadcastReport, Delivery,
+    Handle, Hub, Peer, RecvTimeoutError, Reply,
 };
 /// The thread-pool executor for application futures, shared with `weft-mio`.
 pub use weft_driver::{Executor, Spawner};
