@@ -2,18 +2,20 @@
 //! ids.
 //!
 //! On the wire all three are plain varints (spec sections 8, 10 and 11), and they
-//! used to be bare `u64`s in every API as well. That made it easy to pass a subscription id where a stream id was expected, or a peer's
-//! request id to `cancel` (which takes one of ours): the numbers are all small and
-//! overlap, so the mistake type-checks and then fails at run time with
-//! `UnknownId`, or worse, hits a different live entry. Each id now has its own
+//! used to be bare `u64`s in every API as well. That made it easy to pass a
+//! subscription id where a stream id was expected, or a peer's request id to
+//! `cancel` (which takes one of ours): the numbers are all small and overlap, so
+//! the mistake type-checked and then failed at run time with `UnknownId`, or
+//! worse, hit another live entry with the same number. Each id now has its own
 //! type, so such a mix-up is a compile error.
 //!
 //! The newtypes wrap and unwrap at the edge of the wire layer: the frame structs of
 //! [`wire::frame`](crate::wire::frame) keep `u64` (they describe the encoding, where
-//! for example a WINDOW_UPDATE's id 0 means the connection rather than a stream),
-//! and the connection's frame handlers turn the decoded numbers into ids. There is
-//! deliberately no `From<u64>` for the ids: building one from a number is rare
-//! (tests, tools speaking the wire) and is spelled out with `new`.
+//! for example a WINDOW_UPDATE's id 0 means the connection rather than a stream);
+//! the connection's frame dispatch wraps the decoded numbers, and its commands
+//! unwrap them when they encode a frame. There is deliberately no `From<u64>` for
+//! the ids: building one from a number is rare (tests, tools speaking the wire)
+//! and is spelled out with `new`.
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
