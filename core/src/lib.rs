@@ -6,8 +6,9 @@
 //!
 //! - [`varint`], [`integrity`] (CRC-32C), [`wire`]: the codec of prefaces, records,
 //!   frames and parameters (spec sections 2 to 6).
-//! - [`time`], [`config`], [`error`]: the core's own `Instant`, the configuration with
-//!   every bound, and the one error type.
+//! - [`time`], [`config`], [`error`], [`ids`]: the core's own `Instant`, the
+//!   configuration with every bound, the one error type, and the request,
+//!   subscription and stream id types.
 //! - [`auth`], [`secrets`]: handshake proofs, and the per-connection secrets derived
 //!   from the seed.
 //! - [`topic`]: subject and topic validation and matching.
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod ids;
 pub mod integrity;
 #[cfg(feature = "alloc")]
 pub mod router;
@@ -46,4 +48,5 @@ pub mod wire;
 
 pub use config::{Config, OverflowPolicy, Priority, Role};
 pub use error::{Error, ErrorCode, InvalidKind};
+pub use ids::{RequestId, StreamId, SubId};
 pub use time::Instant;

@@ -15,7 +15,7 @@ use weft_core::conn::{Connection, Event};
 use weft_core::router::{Router, RouterConfig};
 use weft_core::wire::frame::{Frame, STREAM_OPEN};
 use weft_core::wire::record;
-use weft_core::{Config, Instant, OverflowPolicy, Role};
+use weft_core::{Config, Instant, OverflowPolicy, Role, SubId};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -128,7 +128,7 @@ fn router_retains_what_it_counts() {
     let (_client, mut server) = established(&config);
     let mut router = Router::new(RouterConfig::default());
     router
-        .subscribe(9, 1, "t", None, OverflowPolicy::Wait, 0)
+        .subscribe(9, SubId::new(1), "t", None, OverflowPolicy::Wait, 0)
         .unwrap();
     let pad_payload = vec![0u8; 16_370];
     let pad = enc(&Frame::Publish {
@@ -161,7 +161,7 @@ fn router_retains_what_it_counts() {
             while server.poll_transmit(NOW, &mut tx) > 0 {}
         }
     }
-    let stats = router.sub_stats(9, 1).unwrap();
+    let stats = router.sub_stats(9, SubId::new(1)).unwrap();
     assert_eq!((stats.queued, stats.queued_bytes), (1_000, 1_000));
     let held = live() - before;
     // Each queued message costs its queue slot and its one small copy (topic and
@@ -442,7 +442,7 @@ fn prop_memory_bound(h: Hostile) -> bool {
     drop(client);
     let mut router = Router::new(rcfg);
     router
-        .subscribe(9, 1, "t", None, OverflowPolicy::DropNewest, 0)
+        .subscribe(9, SubId::new(1), "t", None, OverflowPolicy::DropNewest, 0)
         .unwrap();
     let mut peak = Peak::new();
     let mut rest = &input[..];

@@ -25,7 +25,7 @@ use std::net::ToSocketAddrs;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use weft_core::conn::{CloseInfo, Negotiated, Stats};
-use weft_core::{Config, Error, ErrorCode, OverflowPolicy};
+use weft_core::{Config, Error, ErrorCode, OverflowPolicy, StreamId, SubId};
 
 /// An adapter's event loop, as a [`BlockingClient`] needs it: the I/O-specific
 /// glue of a blocking client.
@@ -247,7 +247,7 @@ pub struct BlockingSubscription {
 
 impl BlockingSubscription {
     /// The subscription id.
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> SubId {
         self.sub.id()
     }
 
@@ -318,7 +318,7 @@ impl BlockingStream {
     }
 
     /// The stream id.
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> StreamId {
         self.with(|s| s.id())
     }
 

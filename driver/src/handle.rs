@@ -14,6 +14,7 @@ use weft_core::conn::{CloseInfo, Negotiated, Outcome, Stats};
 use weft_core::error::{Error, ErrorCode};
 use weft_core::stream::ReadOutcome;
 use weft_core::time::Instant;
+use weft_core::{RequestId, StreamId, SubId};
 
 pub(crate) fn push_waker(list: &mut std::vec::Vec<Waker>, w: &Waker) {
     if !list.iter().any(|x| x.will_wake(w)) {
@@ -346,7 +347,7 @@ enum ReqState {
         payload: Bytes,
         timeout: Option<Duration>,
     },
-    Waiting(u64),
+    Waiting(RequestId),
     /// Refused when made; reported at the first poll.
     Failed(Error),
     Done,
@@ -359,7 +360,7 @@ fn issue(
     payload: &[u8],
     timeout: Option<Duration>,
     waker: Option<&Waker>,
-) -> Result<u64, Error> {
+) -> Result<RequestId, Error> {
     if st.closed.is_some() {
         return Err(Error::Closed);
     }
@@ -507,7 +508,7 @@ impl Future for NextMessages<'_> {
 #[derive(Debug)]
 pub struct IncomingRequest {
     /// The peer's request id.
-    pub id: u64,
+    pub id: RequestId,
     /// What is asked for.
     pub subject: Bytes,
     /// The argument.
@@ -603,16 +604,16 @@ impl Future for NextRequest {
 #[derive(Debug)]
 pub struct Subscription {
     shared: Shared,
-    sub_id: u64,
+    sub_id: SubId,
 }
 
 impl Subscription {
-    pub(crate) fn new(shared: Shared, sub_id: u64) -> Self {
+    pub(crate) fn new(shared: Shared, sub_id: SubId) -> Self {
         Subscription { shared, sub_id }
     }
 
     /// The subscription id.
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> SubId {
         self.sub_id
     }
 
@@ -719,7 +720,7 @@ impl Future for AcceptStream {
 #[derive(Debug)]
 pub struct WeftStream {
     shared: Shared,
-    id: u64,
+    id: StreamId,
     finished: bool,
 }
 
@@ -729,7 +730,7 @@ fn io_err(kind: std::io::ErrorKind, what: &str) -> std::io::Error {
 
 impl WeftStream {
     /// The stream id.
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> StreamId {
         self.id
     }
 

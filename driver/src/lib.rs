@@ -94,6 +94,10 @@ pub use reply::{Reply, RequestError};
 pub use serve::{Answer, RequestCancelled, RequestInfo};
 pub use shared::Driver;
 pub use task::IoTask;
+/// The id types of requests, subscriptions and streams (`IncomingRequest::id`,
+/// `Subscription::id`, `WeftStream::id`), so applications need not depend on
+/// `weft-core` to name them.
+pub use weft_core::{RequestId, StreamId, SubId};
 
 use shared::State;
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -12,6 +12,7 @@ use std::boxed::Box;
 use std::string::String;
 use std::vec::Vec;
 use weft_core::conn::Outcome;
+use weft_core::RequestId;
 
 /// What a request handler answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,11 +50,11 @@ pub struct RequestInfo {
 #[must_use = "futures do nothing unless polled"]
 pub struct RequestCancelled {
     shared: Option<Shared>,
-    id: u64,
+    id: RequestId,
 }
 
 impl RequestCancelled {
-    pub(crate) fn new(shared: Option<Shared>, id: u64) -> Self {
+    pub(crate) fn new(shared: Option<Shared>, id: RequestId) -> Self {
         RequestCancelled { shared, id }
     }
 }

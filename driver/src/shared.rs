@@ -14,22 +14,23 @@ use weft_core::config::OverflowPolicy;
 use weft_core::conn::{CloseInfo, Connection, DataId, Event, FlushId, Outcome};
 use weft_core::error::ErrorCode;
 use weft_core::time::Instant;
+use weft_core::{RequestId, StreamId, SubId};
 
 /// What a server connection's driver hands to the hub after releasing its lock.
 #[derive(Debug, Clone)]
 pub(crate) enum HubEvent {
     Subscribe {
-        sub_id: u64,
+        sub_id: SubId,
         filter: Bytes,
         group: Bytes,
         policy: OverflowPolicy,
         credit: u32,
     },
     Unsubscribe {
-        sub_id: u64,
+        sub_id: SubId,
     },
     Credit {
-        sub_id: u64,
+        sub_id: SubId,
         increment: u32,
     },
     Publish {
@@ -75,20 +76,20 @@ pub(crate) struct State {
     pub(crate) driver_waker: Option<Waker>,
     pub(crate) connected: bool,
     pub(crate) connect_wakers: Vec<Waker>,
-    pub(crate) responses: HashMap<u64, Slot>,
+    pub(crate) responses: HashMap<RequestId, Slot>,
     pub(crate) messages: VecDeque<Bytes>,
     pub(crate) message_waker: Option<Waker>,
     pub(crate) requests: VecDeque<IncomingRequest>,
     pub(crate) request_waker: Option<Waker>,
     /// Peer requests the application holds (popped, not yet answered).
-    pub(crate) live_requests: HashSet<u64>,
+    pub(crate) live_requests: HashSet<RequestId>,
     /// Of those, the ones the peer cancelled or that expired: answering is moot.
-    pub(crate) cancelled: HashSet<u64>,
+    pub(crate) cancelled: HashSet<RequestId>,
     /// Tasks waiting for a held request to be cancelled (`IncomingRequest::cancelled`).
-    pub(crate) cancel_wakers: HashMap<u64, Waker>,
-    pub(crate) subs: HashMap<u64, SubQueue>,
-    pub(crate) streams: HashMap<u64, StreamWaiters>,
-    pub(crate) accept: VecDeque<u64>,
+    pub(crate) cancel_wakers: HashMap<RequestId, Waker>,
+    pub(crate) subs: HashMap<SubId, SubQueue>,
+    pub(crate) streams: HashMap<StreamId, StreamWaiters>,
+    pub(crate) accept: VecDeque<StreamId>,
     pub(crate) accept_waker: Option<Waker>,
     /// Tasks waiting for send-queue room, and for a free request slot.
     pub(crate) send_waiters: Vec<Waker>,
@@ -114,7 +115,7 @@ pub(crate) struct State {
     pub(crate) paused: bool,
     /// Deliveries routed to this connection that did not fit its send queue yet;
     /// bounded by the subscriptions' credit, retried as the queue drains.
-    pub(crate) parked: VecDeque<(u64, Bytes, Bytes)>,
+    pub(crate) parked: VecDeque<(SubId, Bytes, Bytes)>,
 }
 
 impl core::fmt::Debug for State {
@@ -129,7 +130,7 @@ impl core::fmt::Debug for State {
 impl State {
     /// Delivers a routed message now, or parks it (in order) until the send queue
     /// has room: never dropped.
-    pub(crate) fn deliver_or_park(&mut self, sub_id: u64, topic: Bytes, payload: Bytes) {
+    pub(crate) fn deliver_or_park(&mut self, sub_id: SubId, topic: Bytes, payload: Bytes) {
         if self.parked.is_empty() {
             match self.conn.deliver(
                 sub_id,

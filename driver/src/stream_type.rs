@@ -31,7 +31,7 @@ macro_rules! stream_type {
             }
 
             /// The stream id.
-            pub fn id(&self) -> u64 {
+            pub fn id(&self) -> $crate::StreamId {
                 self.0.id()
             }
 

@@ -6,7 +6,7 @@ use crate::frames::{Num, Payload, Text};
 use arbitrary::Arbitrary;
 use core::time::Duration;
 use weft_core::conn::Outcome;
-use weft_core::{ErrorCode, OverflowPolicy, Priority};
+use weft_core::{ErrorCode, OverflowPolicy, Priority, RequestId, SubId};
 
 /// A priority from any byte.
 pub fn prio(b: u8) -> Priority {
@@ -109,9 +109,9 @@ pub enum App {
 #[derive(Default, Debug)]
 pub struct AppState {
     /// Our request ids.
-    pub requests: Vec<u64>,
+    pub requests: Vec<RequestId>,
     /// Our subscription ids.
-    pub subs: Vec<u64>,
+    pub subs: Vec<SubId>,
 }
 
 impl App {

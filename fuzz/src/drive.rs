@@ -6,7 +6,7 @@
 
 use weft_core::conn::{Connection, Event};
 pub use weft_core::testing::Got;
-use weft_core::Instant;
+use weft_core::{Instant, RequestId, StreamId, SubId};
 
 /// True when `WEFT_FUZZ_TRACE` is set: every input, timer and event is printed
 /// (for reading a failing input with the `show` example).
@@ -28,11 +28,11 @@ pub struct Endpoint {
     /// `Event::Closed` seen.
     pub closed: u32,
     /// Requests from the peer, in arrival order (not yet answered by the harness).
-    pub requests: Vec<u64>,
+    pub requests: Vec<RequestId>,
     /// Subscriptions the peer made (server side).
-    pub subs: Vec<u64>,
+    pub subs: Vec<SubId>,
     /// Streams seen.
-    pub streams: Vec<u64>,
+    pub streams: Vec<StreamId>,
     /// When set, every event with its data copied out.
     pub log: Option<Vec<Got>>,
     buf: Vec<u8>,

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use weft_core::conn::{CloseKind, Connection, Event, Outcome};
 use weft_core::testing::{CLIENT_SEED, SERVER_SEED};
 use weft_core::wire::frame::Frame;
-use weft_core::{ErrorCode, OverflowPolicy, Priority, Role};
+use weft_core::{ErrorCode, OverflowPolicy, Priority, RequestId, Role, StreamId, SubId};
 
 /// Which side acts.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,24 +241,24 @@ struct OutReq {
 #[cfg_attr(not(feature = "std"), allow(dead_code))]
 struct Side {
     /// Our requests by id.
-    reqs: BTreeMap<u64, OutReq>,
+    reqs: BTreeMap<RequestId, OutReq>,
     /// The peer's requests we may still answer, in arrival order.
-    to_answer: Vec<u64>,
+    to_answer: Vec<RequestId>,
     /// Messages we sent.
     messages: Channel,
     /// Streams we know of (opened by either side), by id: live while present.
-    streams: Vec<u64>,
+    streams: Vec<StreamId>,
     /// Per stream: what we wrote, whether we finished; what we read, whether we saw
     /// its end, whether it was reset.
-    written: BTreeMap<u64, (Vec<u8>, bool)>,
-    read: BTreeMap<u64, (Vec<u8>, bool)>,
-    reset: BTreeMap<u64, bool>,
+    written: BTreeMap<StreamId, (Vec<u8>, bool)>,
+    read: BTreeMap<StreamId, (Vec<u8>, bool)>,
+    reset: BTreeMap<StreamId, bool>,
     closed: Option<weft_core::conn::CloseInfo>,
     /// (Client) our subscriptions, live ones, and every one ever made.
-    subs: Vec<u64>,
-    ever_subs: Vec<u64>,
+    subs: Vec<SubId>,
+    ever_subs: Vec<SubId>,
     /// (Server) the peer's subscriptions, live ones.
-    peer_subs: Vec<u64>,
+    peer_subs: Vec<SubId>,
 }
 
 struct World {
@@ -280,7 +280,7 @@ struct World {
     max_frame: usize,
 }
 
-fn pick(v: &[u64], i: u8) -> Option<u64> {
+fn pick<T: Copy>(v: &[T], i: u8) -> Option<T> {
     (!v.is_empty()).then(|| v[usize::from(i) % v.len()])
 }
 
@@ -420,7 +420,7 @@ impl World {
                     self.side[i].subs.contains(&sub_id),
                     "delivery on subscription {sub_id}, not live at the client"
                 );
-                self.deliveries.arrived("delivery", got, sub_id);
+                self.deliveries.arrived("delivery", got, sub_id.get());
             }
             Event::StreamOpened(id) => {
                 assert!(
@@ -516,7 +516,7 @@ impl World {
             }
             Op::Cancel { who, which } => {
                 let s = &mut self.side[who.ix()];
-                let pending: Vec<u64> = s
+                let pending: Vec<RequestId> = s
                     .reqs
                     .iter()
                     .filter(|(_, r)| r.state == ReqState::Pending)
@@ -572,7 +572,7 @@ impl World {
                 let topic = topic.bytes();
                 let body = payload(self.deliveries.next_seq(), *len);
                 let large = self.large(&Frame::Deliver {
-                    sub_id,
+                    sub_id: sub_id.get(),
                     topic: &topic,
                     payload: &body,
                 });
@@ -581,7 +581,7 @@ impl World {
                     .deliver(sub_id, &topic, &body, Priority::Normal)
                     .is_ok()
                 {
-                    self.deliveries.push((2, large, sub_id), body, topic);
+                    self.deliveries.push((2, large, sub_id.get()), body, topic);
                 }
             }
             Op::Consumed(which) => {
@@ -690,7 +690,7 @@ impl World {
         }
     }
 
-    fn respond(&mut self, who: Who, id: u64, o: u8, len: u16) {
+    fn respond(&mut self, who: Who, id: RequestId, o: u8, len: u16) {
         let i = who.ix();
         let out = outcome(o);
         let msg = if matches!(out, Outcome::Error(_)) {
@@ -698,7 +698,7 @@ impl World {
         } else {
             String::new()
         };
-        let body = payload(id as u32, len);
+        let body = payload(id.get() as u32, len);
         if self.ep[i]
             .conn
             .respond(id, out, &msg, &body, prio(o))
@@ -728,7 +728,7 @@ impl World {
         };
         let w = self.side[i].written.entry(id).or_default();
         let data: Vec<u8> = (0..usize::from(len))
-            .map(|k| ((w.0.len() + k) * 7 + id as usize) as u8)
+            .map(|k| ((w.0.len() + k) * 7 + id.get() as usize) as u8)
             .collect();
         if let Ok(n) = self.ep[i].conn.stream_write(id, &data) {
             assert!(n <= data.len());

@@ -212,20 +212,20 @@ pub fn run(data: &[u8]) {
 fn router(strings: &[String], subs: &[Sub]) {
     use std::collections::{BTreeMap, BTreeSet};
     use weft_core::router::{Router, RouterConfig, RouterError};
-    use weft_core::OverflowPolicy;
+    use weft_core::{OverflowPolicy, SubId};
 
     if strings.is_empty() {
         return;
     }
     let mut r = Router::new(RouterConfig::default());
     // (conn, sub id) -> (filter, group)
-    let mut live: BTreeMap<(u64, u64), (&str, Option<&str>)> = BTreeMap::new();
+    let mut live: BTreeMap<(u64, SubId), (&str, Option<&str>)> = BTreeMap::new();
     for (i, s) in subs.iter().take(64).enumerate() {
         let filter = &strings[usize::from(s.filter) % strings.len()];
         let group = s
             .group
             .map(|g| strings[usize::from(g) % strings.len()].as_str());
-        let key = (u64::from(s.conn % 4), i as u64 + 1);
+        let key = (u64::from(s.conn % 4), SubId::new(i as u64 + 1));
         let res = r.subscribe(
             key.0,
             key.1,
@@ -265,7 +265,7 @@ fn router(strings: &[String], subs: &[Sub]) {
             }
         }
         let mut plain = BTreeSet::new();
-        let mut groups: BTreeMap<&str, BTreeSet<(u64, u64)>> = BTreeMap::new();
+        let mut groups: BTreeMap<&str, BTreeSet<(u64, SubId)>> = BTreeMap::new();
         for (&k, &(f, g)) in &live {
             if matches(f, topic) {
                 match g {

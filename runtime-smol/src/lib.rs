@@ -66,7 +66,9 @@ pub use weft_core;
 pub use weft_core::auth::{Authenticator, PskAuthenticator};
 pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
 pub use weft_core::router::RouterConfig;
-pub use weft_core::{Config, Error, ErrorCode, OverflowPolicy, Priority, Role};
+pub use weft_core::{
+    Config, Error, ErrorCode, OverflowPolicy, Priority, RequestId, Role, StreamId, SubId,
+};
 pub use weft_driver::{
     AcceptStream, Answer, BatchError, BroadcastReport, Bytes, Closed, Connected, Delivery, Driver,
     Flush, Handle, Hub, HubPublish, IncomingRequest, NextDelivery, NextMessage, NextMessages,

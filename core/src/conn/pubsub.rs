@@ -14,6 +14,7 @@ use super::store::Map;
 use super::{Connection, Event, Phase, Refusal, Src};
 use crate::config::{OverflowPolicy, Priority, Role};
 use crate::error::{Error, ErrorCode, InvalidKind};
+use crate::ids::SubId;
 use crate::time::Instant;
 use crate::wire::frame::Frame;
 use crate::wire::params::CAP_PUBSUB;
@@ -39,12 +40,12 @@ pub(super) struct ServerSub {
 pub(super) struct PubSub {
     /// The id our next subscription gets (ids start at 1 and increase).
     pub(super) next_sub_id: u64,
-    pub(super) client_subs: Map<ClientSub>,
+    pub(super) client_subs: Map<ClientSub, SubId>,
     /// The highest subscription id the peer used (they must increase).
     pub(super) max_peer_sub: u64,
-    pub(super) server_subs: Map<ServerSub>,
+    pub(super) server_subs: Map<ServerSub, SubId>,
     /// The last drop total reported per subscription, to count only new drops.
-    pub(super) dropped_reported: Map<u64>,
+    pub(super) dropped_reported: Map<u64, SubId>,
 }
 
 impl PubSub {
@@ -67,7 +68,7 @@ impl Connection {
     /// server back instead of being buried.
     ///
     /// Returns true if credit was queued for sending (call `poll_transmit` soon).
-    pub fn delivery_consumed(&mut self, sub_id: u64) -> bool {
+    pub fn delivery_consumed(&mut self, sub_id: SubId) -> bool {
         let Some(s) = self.pubsub.client_subs.get_mut(sub_id) else {
             return false;
         };
@@ -79,7 +80,7 @@ impl Connection {
             s.credit += inc;
             s.consumed = 0;
             self.push_control(&Frame::SubCredit {
-                sub_id,
+                sub_id: sub_id.get(),
                 increment: u64::from(inc),
             });
             return true;
@@ -95,7 +96,7 @@ impl Connection {
         filter: &str,
         group: Option<&str>,
         policy: OverflowPolicy,
-    ) -> Result<u64, Error> {
+    ) -> Result<SubId, Error> {
         self.can_send_app()?;
         if self.role != Role::Client {
             return Err(Error::Invalid(InvalidKind::Role));
@@ -116,9 +117,9 @@ impl Connection {
             return Err(Error::Blocked);
         }
         let window = self.config.subscription_credit.max(1);
-        let id = self.pubsub.next_sub_id;
+        let id = SubId::new(self.pubsub.next_sub_id);
         let f = Frame::Subscribe {
-            sub_id: id,
+            sub_id: id.get(),
             policy: policy as u8,
             credit: u64::from(window),
             filter: filter.as_bytes(),
@@ -138,7 +139,7 @@ impl Connection {
     }
 
     /// (Client) Ends a subscription. Deliveries already in flight are discarded.
-    pub fn unsubscribe(&mut self, sub_id: u64) -> Result<(), Error> {
+    pub fn unsubscribe(&mut self, sub_id: SubId) -> Result<(), Error> {
         if matches!(self.phase, Phase::Failing | Phase::Closed) {
             return Err(Error::Closed);
         }
@@ -150,9 +151,13 @@ impl Connection {
         // overtaken by a later one (the server's subscription count stays exact).
         // Tiny and bounded by the subscriptions: not held to the send budget.
         let (_, max_frame) = self.peer_limits();
-        let _ = self
-            .tx
-            .push_data(Priority::Urgent, &Frame::Unsubscribe { sub_id }, max_frame);
+        let _ = self.tx.push_data(
+            Priority::Urgent,
+            &Frame::Unsubscribe {
+                sub_id: sub_id.get(),
+            },
+            max_frame,
+        );
         Ok(())
     }
 
@@ -180,7 +185,7 @@ impl Connection {
     /// credit; `Blocked` when the subscription has none left.
     pub fn deliver(
         &mut self,
-        sub_id: u64,
+        sub_id: SubId,
         topic: &[u8],
         payload: &[u8],
         prio: Priority,
@@ -203,7 +208,7 @@ impl Connection {
         self.queue_data(
             prio,
             &Frame::Deliver {
-                sub_id,
+                sub_id: sub_id.get(),
                 topic,
                 payload,
             },
@@ -215,14 +220,17 @@ impl Connection {
     }
 
     /// (Server) Tells the subscriber how many messages its overflow policy dropped.
-    pub fn report_dropped(&mut self, sub_id: u64, total: u64) -> Result<(), Error> {
+    pub fn report_dropped(&mut self, sub_id: SubId, total: u64) -> Result<(), Error> {
         if self.role != Role::Server {
             return Err(Error::Invalid(InvalidKind::Role));
         }
         if !self.pubsub.server_subs.contains(sub_id) {
             return Err(Error::UnknownId);
         }
-        self.push_control(&Frame::SubDropped { sub_id, total });
+        self.push_control(&Frame::SubDropped {
+            sub_id: sub_id.get(),
+            total,
+        });
         self.stats.dropped = self.stats.dropped.max(total);
         Ok(())
     }
@@ -241,7 +249,7 @@ impl Connection {
     pub(super) fn on_subscribe(
         &mut self,
         fb: &Src<'_>,
-        sub_id: u64,
+        sub_id: SubId,
         policy: u8,
         credit: u64,
         filter: &[u8],
@@ -257,10 +265,10 @@ impl Connection {
         if !group.is_empty() {
             crate::topic::validate_queue_group(group).map_err(|_| bad)?;
         }
-        if sub_id <= self.pubsub.max_peer_sub {
+        if sub_id.get() <= self.pubsub.max_peer_sub {
             return Err((ErrorCode::PROTOCOL_ERROR, "subscription id not increasing"));
         }
-        self.pubsub.max_peer_sub = sub_id;
+        self.pubsub.max_peer_sub = sub_id.get();
         if self.pubsub.server_subs.len() as u64 >= self.config.params.max_subscriptions {
             return Err((ErrorCode::SUBSCRIPTION_LIMIT, "too many subscriptions"));
         }
@@ -280,7 +288,7 @@ impl Connection {
     }
 
     /// (Server) The peer unsubscribes.
-    pub(super) fn on_unsubscribe(&mut self, sub_id: u64) -> Result<(), Refusal> {
+    pub(super) fn on_unsubscribe(&mut self, sub_id: SubId) -> Result<(), Refusal> {
         self.pubsub_frame_allowed(false)?;
         if self.pubsub.server_subs.remove(sub_id).is_some() {
             self.push_event(Event::Unsubscribed { sub_id }, None);
@@ -292,7 +300,7 @@ impl Connection {
     pub(super) fn on_sub_credit(
         &mut self,
         now: Instant,
-        sub_id: u64,
+        sub_id: SubId,
         increment: u64,
     ) -> Result<(), Refusal> {
         self.pubsub_frame_allowed(false)?;
@@ -329,9 +337,9 @@ impl Connection {
     }
 
     /// (Client) A delivery on one of our subscriptions.
-    pub(super) fn on_deliver(&mut self, fb: &Src<'_>, sub_id: u64) -> Result<(), Refusal> {
+    pub(super) fn on_deliver(&mut self, fb: &Src<'_>, sub_id: SubId) -> Result<(), Refusal> {
         self.pubsub_frame_allowed(true)?;
-        if sub_id == 0 || sub_id >= self.pubsub.next_sub_id {
+        if sub_id.get() == 0 || sub_id.get() >= self.pubsub.next_sub_id {
             return Err((
                 ErrorCode::PROTOCOL_ERROR,
                 "delivery to unknown subscription",
@@ -351,7 +359,7 @@ impl Connection {
     }
 
     /// (Client) The server reports messages its overflow policy dropped.
-    pub(super) fn on_sub_dropped(&mut self, sub_id: u64, total: u64) -> Result<(), Refusal> {
+    pub(super) fn on_sub_dropped(&mut self, sub_id: SubId, total: u64) -> Result<(), Refusal> {
         self.pubsub_frame_allowed(true)?;
         if self.pubsub.client_subs.contains(sub_id) {
             let prev = self

@@ -6,6 +6,9 @@ use super::held::{FrameRef, Src};
 use super::{Connection, Event, Phase, EVENT_SOFT_CAP};
 use crate::config::Role;
 use crate::error::ErrorCode;
+#[cfg(feature = "alloc")]
+use crate::ids::StreamId;
+use crate::ids::{RequestId, SubId};
 use crate::time::Instant;
 use crate::wire::frame::{self, Frame, FrameError};
 use crate::wire::preface::{self, Preface, PrefaceError};
@@ -388,10 +391,12 @@ impl Connection {
                 self.on_message(now, fb, payload.is_empty());
                 Ok(())
             }
-            Frame::Request { id, timeout_ms, .. } => self.on_request(now, fb, id, timeout_ms),
-            Frame::Response { id, status, .. } => self.on_response(fb, id, status),
+            Frame::Request { id, timeout_ms, .. } => {
+                self.on_request(now, fb, RequestId::new(id), timeout_ms)
+            }
+            Frame::Response { id, status, .. } => self.on_response(fb, RequestId::new(id), status),
             Frame::Cancel { id } => {
-                self.on_cancel(id);
+                self.on_cancel(RequestId::new(id));
                 Ok(())
             }
             Frame::Subscribe {
@@ -400,18 +405,22 @@ impl Connection {
                 credit,
                 filter,
                 group,
-            } => self.on_subscribe(fb, sub_id, policy, credit, filter, group),
-            Frame::Unsubscribe { sub_id } => self.on_unsubscribe(sub_id),
-            Frame::SubCredit { sub_id, increment } => self.on_sub_credit(now, sub_id, increment),
+            } => self.on_subscribe(fb, SubId::new(sub_id), policy, credit, filter, group),
+            Frame::Unsubscribe { sub_id } => self.on_unsubscribe(SubId::new(sub_id)),
+            Frame::SubCredit { sub_id, increment } => {
+                self.on_sub_credit(now, SubId::new(sub_id), increment)
+            }
             Frame::Publish { topic, .. } => self.on_publish(fb, topic),
-            Frame::Deliver { sub_id, .. } => self.on_deliver(fb, sub_id),
-            Frame::SubDropped { sub_id, total } => self.on_sub_dropped(sub_id, total),
+            Frame::Deliver { sub_id, .. } => self.on_deliver(fb, SubId::new(sub_id)),
+            Frame::SubDropped { sub_id, total } => self.on_sub_dropped(SubId::new(sub_id), total),
             #[cfg(feature = "alloc")]
             Frame::WindowUpdate { id, increment } => self.on_window_update(now, id, increment),
             #[cfg(feature = "alloc")]
-            Frame::StreamData { id, flags, data } => self.on_stream_data(now, id, flags, data),
+            Frame::StreamData { id, flags, data } => {
+                self.on_stream_data(now, StreamId::new(id), flags, data)
+            }
             #[cfg(feature = "alloc")]
-            Frame::StreamReset { id, code } => self.on_stream_reset(now, id, code),
+            Frame::StreamReset { id, code } => self.on_stream_reset(now, StreamId::new(id), code),
             #[cfg(not(feature = "alloc"))]
             Frame::WindowUpdate { .. } | Frame::StreamData { .. } | Frame::StreamReset { .. } => {
                 // Streams were not offered: the capability is never negotiated.

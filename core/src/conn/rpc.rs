@@ -10,6 +10,7 @@ use super::store::{Deadlines, Map};
 use super::{Connection, Event, Outcome, Phase, Refusal, Src};
 use crate::config::Priority;
 use crate::error::{Error, ErrorCode, InvalidKind};
+use crate::ids::RequestId;
 use crate::time::Instant;
 use crate::wire::frame::{self, Frame, Status};
 use core::time::Duration;
@@ -27,16 +28,16 @@ pub(super) struct OutRequest {
 pub(super) struct Rpc {
     /// The id our next request gets (ids start at 1 and increase).
     pub(super) next_req_id: u64,
-    pub(super) out_reqs: Map<OutRequest>,
-    pub(super) out_deadlines: Deadlines,
+    pub(super) out_reqs: Map<OutRequest, RequestId>,
+    pub(super) out_deadlines: Deadlines<RequestId>,
     /// The highest request id the peer used (announced in our CLOSE).
     pub(super) max_peer_req: u64,
     /// The peer's outstanding requests, with their deadlines.
-    pub(super) in_reqs: Map<Option<Instant>>,
-    pub(super) in_deadlines: Deadlines,
+    pub(super) in_reqs: Map<Option<Instant>, RequestId>,
+    pub(super) in_deadlines: Deadlines<RequestId>,
     /// CANCELs waiting for their REQUEST to leave, so they never overtake it
     /// (control frames go first).
-    pub(super) deferred_cancels: Map<SendMark>,
+    pub(super) deferred_cancels: Map<SendMark, RequestId>,
 }
 
 impl Rpc {
@@ -76,7 +77,7 @@ impl Connection {
         payload: &[u8],
         timeout: Option<Duration>,
         prio: Priority,
-    ) -> Result<u64, Error> {
+    ) -> Result<RequestId, Error> {
         self.can_send_app()?;
         if subject.len() > frame::MAX_SUBJECT {
             return Err(Error::Invalid(InvalidKind::TooLong));
@@ -87,7 +88,7 @@ impl Connection {
             self.blocked = true;
             return Err(Error::Blocked);
         }
-        let id = self.rpc.next_req_id;
+        let id = RequestId::new(self.rpc.next_req_id);
         let timeout_ms = timeout.map_or(0, |t| {
             let ms = t.as_micros().div_ceil(1000);
             u64::try_from(ms).unwrap_or(u64::MAX).max(1)
@@ -95,7 +96,7 @@ impl Connection {
         let mark = self.queue_data(
             prio,
             &Frame::Request {
-                id,
+                id: id.get(),
                 timeout_ms,
                 subject,
                 payload,
@@ -113,7 +114,7 @@ impl Connection {
 
     /// Cancels one of our outstanding requests: the responder is told, and no
     /// response event will follow.
-    pub fn cancel(&mut self, id: u64) -> Result<(), Error> {
+    pub fn cancel(&mut self, id: RequestId) -> Result<(), Error> {
         let r = self.rpc.out_reqs.remove(id).ok_or(Error::UnknownId)?;
         if let Some(d) = r.deadline {
             self.rpc.out_deadlines.remove(d, id);
@@ -125,7 +126,7 @@ impl Connection {
     /// Answers a peer request.
     pub fn respond(
         &mut self,
-        id: u64,
+        id: RequestId,
         outcome: Outcome,
         message: &str,
         payload: &[u8],
@@ -151,7 +152,7 @@ impl Connection {
         self.queue_data(
             prio,
             &Frame::Response {
-                id,
+                id: id.get(),
                 status,
                 payload,
             },
@@ -164,9 +165,9 @@ impl Connection {
     }
 
     /// Sends CANCEL for one of our requests, but never ahead of the REQUEST itself.
-    pub(super) fn send_cancel(&mut self, id: u64, mark: SendMark) {
+    pub(super) fn send_cancel(&mut self, id: RequestId, mark: SendMark) {
         if self.tx.is_sent(mark) {
-            self.push_control(&Frame::Cancel { id });
+            self.push_control(&Frame::Cancel { id: id.get() });
         } else {
             // Bounded by the request table the entry came from.
             let _ = self.rpc.deferred_cancels.insert(id, mark);
@@ -176,11 +177,11 @@ impl Connection {
     /// Queues the CANCELs whose REQUEST has now left.
     pub(super) fn release_deferred(&mut self) {
         if !self.rpc.deferred_cancels.is_empty() {
-            for id in self.rpc.deferred_cancels.keys_above(0) {
+            for id in self.rpc.deferred_cancels.keys_above(RequestId::new(0)) {
                 if let Some(&m) = self.rpc.deferred_cancels.get(id) {
                     if self.tx.is_sent(m) {
                         self.rpc.deferred_cancels.remove(id);
-                        self.push_control(&Frame::Cancel { id });
+                        self.push_control(&Frame::Cancel { id: id.get() });
                     }
                 }
             }
@@ -192,20 +193,20 @@ impl Connection {
         &mut self,
         now: Instant,
         fb: &Src<'_>,
-        id: u64,
+        id: RequestId,
         timeout_ms: u64,
     ) -> Result<(), Refusal> {
         self.stats.messages_received += 1;
         // Ids are unique among outstanding requests but may arrive out of order:
         // the sender's scheduler reorders by priority and lets small frames
         // pass large fragmented ones.
-        if id == 0 || self.rpc.in_reqs.contains(id) {
+        if id.get() == 0 || self.rpc.in_reqs.contains(id) {
             return Err((ErrorCode::PROTOCOL_ERROR, "duplicate request id"));
         }
-        self.rpc.max_peer_req = self.rpc.max_peer_req.max(id);
+        self.rpc.max_peer_req = self.rpc.max_peer_req.max(id.get());
         // After our graceful CLOSE, requests above the id we announced are
         // not processed; the peer reports them as not processed.
-        if self.closing.close_sent && id > self.closing.our_last_request {
+        if self.closing.close_sent && id.get() > self.closing.our_last_request {
             return Ok(());
         }
         if self.rpc.in_reqs.len() as u64 >= self.config.params.max_concurrent_requests {
@@ -226,11 +227,11 @@ impl Connection {
     pub(super) fn on_response(
         &mut self,
         fb: &Src<'_>,
-        id: u64,
+        id: RequestId,
         status: Status<'_>,
     ) -> Result<(), Refusal> {
         self.stats.messages_received += 1;
-        if id == 0 || id >= self.rpc.next_req_id {
+        if id.get() == 0 || id.get() >= self.rpc.next_req_id {
             return Err((ErrorCode::PROTOCOL_ERROR, "response to unknown request"));
         }
         let Some(r) = self.rpc.out_reqs.remove(id) else {
@@ -259,7 +260,7 @@ impl Connection {
     }
 
     /// The peer cancelled one of its requests.
-    pub(super) fn on_cancel(&mut self, id: u64) {
+    pub(super) fn on_cancel(&mut self, id: RequestId) {
         if let Some(deadline) = self.rpc.in_reqs.remove(id) {
             if let Some(d) = deadline {
                 self.rpc.in_deadlines.remove(d, id);
@@ -301,7 +302,7 @@ impl Connection {
 
     /// The connection is over: each of our pending requests ends with `outcome`.
     pub(super) fn end_requests(&mut self, outcome: Outcome) {
-        let ids = self.rpc.out_reqs.keys_above(0);
+        let ids = self.rpc.out_reqs.keys_above(RequestId::new(0));
         self.rpc.out_reqs.clear();
         self.rpc.out_deadlines.clear();
         for id in ids {
@@ -319,7 +320,10 @@ impl Connection {
     /// The peer's graceful CLOSE said it processes nothing above `last_request_id`:
     /// those of our requests end now, safe to retry.
     pub(super) fn requests_not_processed_above(&mut self, last_request_id: u64) {
-        let ids = self.rpc.out_reqs.keys_above(last_request_id);
+        let ids = self
+            .rpc
+            .out_reqs
+            .keys_above(RequestId::new(last_request_id));
         for id in ids {
             if let Some(r) = self.rpc.out_reqs.remove(id) {
                 if let Some(d) = r.deadline {

@@ -21,13 +21,13 @@ mod imp {
     /// each time: four allocations per request/response round trip). Its length is
     /// bounded by a configured limit, which bounds the worst-case shifting too.
     #[derive(Debug)]
-    pub(crate) struct Map<V>(VecDeque<(u64, V)>);
+    pub(crate) struct Map<V, K = u64>(VecDeque<(K, V)>);
 
-    impl<V> Map<V> {
+    impl<V, K: Copy + Ord> Map<V, K> {
         pub(crate) fn new() -> Self {
             Map(VecDeque::new())
         }
-        fn find(&self, k: u64) -> Result<usize, usize> {
+        fn find(&self, k: K) -> Result<usize, usize> {
             // Most lookups are for the oldest entry.
             match self.0.front() {
                 Some(e) if e.0 == k => Ok(0),
@@ -41,7 +41,7 @@ mod imp {
             self.0.is_empty()
         }
         /// Inserts; `Err` only when a fixed capacity is full (never with a heap).
-        pub(crate) fn insert(&mut self, k: u64, v: V) -> Result<(), V> {
+        pub(crate) fn insert(&mut self, k: K, v: V) -> Result<(), V> {
             if self.0.back().is_none_or(|e| e.0 < k) {
                 self.0.push_back((k, v));
                 return Ok(());
@@ -52,25 +52,25 @@ mod imp {
             }
             Ok(())
         }
-        pub(crate) fn get(&self, k: u64) -> Option<&V> {
+        pub(crate) fn get(&self, k: K) -> Option<&V> {
             self.find(k).ok().map(|i| &self.0[i].1)
         }
-        pub(crate) fn get_mut(&mut self, k: u64) -> Option<&mut V> {
+        pub(crate) fn get_mut(&mut self, k: K) -> Option<&mut V> {
             let i = self.find(k).ok()?;
             Some(&mut self.0[i].1)
         }
-        pub(crate) fn remove(&mut self, k: u64) -> Option<V> {
+        pub(crate) fn remove(&mut self, k: K) -> Option<V> {
             let i = self.find(k).ok()?;
             self.0.remove(i).map(|e| e.1)
         }
-        pub(crate) fn contains(&self, k: u64) -> bool {
+        pub(crate) fn contains(&self, k: K) -> bool {
             self.find(k).is_ok()
         }
         pub(crate) fn clear(&mut self) {
             self.0.clear();
         }
         /// Keys above `k`, ascending.
-        pub(crate) fn keys_above(&self, k: u64) -> Vec<u64> {
+        pub(crate) fn keys_above(&self, k: K) -> Vec<K> {
             let from = self.0.partition_point(|e| e.0 <= k);
             self.0.range(from..).map(|e| e.0).collect()
         }
@@ -79,13 +79,13 @@ mod imp {
     /// Deadlines ordered by time (then id), sorted in a deque for the same reason
     /// as [`Map`]: deadlines mostly arrive in increasing order.
     #[derive(Debug)]
-    pub(crate) struct Deadlines(VecDeque<(Instant, u64)>);
+    pub(crate) struct Deadlines<K = u64>(VecDeque<(Instant, K)>);
 
-    impl Deadlines {
+    impl<K: Copy + Ord> Deadlines<K> {
         pub(crate) fn new() -> Self {
             Deadlines(VecDeque::new())
         }
-        pub(crate) fn insert(&mut self, t: Instant, id: u64) {
+        pub(crate) fn insert(&mut self, t: Instant, id: K) {
             let e = (t, id);
             if self.0.back().is_none_or(|b| *b < e) {
                 self.0.push_back(e);
@@ -95,7 +95,7 @@ mod imp {
                 self.0.insert(i, e);
             }
         }
-        pub(crate) fn remove(&mut self, t: Instant, id: u64) {
+        pub(crate) fn remove(&mut self, t: Instant, id: K) {
             let e = (t, id);
             if self.0.front() == Some(&e) {
                 self.0.pop_front();
@@ -103,10 +103,10 @@ mod imp {
                 self.0.remove(i);
             }
         }
-        pub(crate) fn first(&self) -> Option<(Instant, u64)> {
+        pub(crate) fn first(&self) -> Option<(Instant, K)> {
             self.0.front().copied()
         }
-        pub(crate) fn pop_first(&mut self) -> Option<(Instant, u64)> {
+        pub(crate) fn pop_first(&mut self) -> Option<(Instant, K)> {
             self.0.pop_front()
         }
         pub(crate) fn clear(&mut self) {
@@ -176,9 +176,9 @@ mod imp {
 
     /// Id-keyed table with a fixed capacity.
     #[derive(Debug)]
-    pub(crate) struct Map<V>(heapless::Vec<(u64, V), { capacity::TABLE }>);
+    pub(crate) struct Map<V, K = u64>(heapless::Vec<(K, V), { capacity::TABLE }>);
 
-    impl<V> Map<V> {
+    impl<V, K: Copy + Ord> Map<V, K> {
         pub(crate) fn new() -> Self {
             Map(heapless::Vec::new())
         }
@@ -188,31 +188,31 @@ mod imp {
         pub(crate) fn is_empty(&self) -> bool {
             self.0.is_empty()
         }
-        pub(crate) fn insert(&mut self, k: u64, v: V) -> Result<(), V> {
+        pub(crate) fn insert(&mut self, k: K, v: V) -> Result<(), V> {
             if let Some(e) = self.0.iter_mut().find(|e| e.0 == k) {
                 e.1 = v;
                 return Ok(());
             }
             self.0.push((k, v)).map_err(|(_, v)| v)
         }
-        pub(crate) fn get(&self, k: u64) -> Option<&V> {
+        pub(crate) fn get(&self, k: K) -> Option<&V> {
             self.0.iter().find(|e| e.0 == k).map(|e| &e.1)
         }
-        pub(crate) fn get_mut(&mut self, k: u64) -> Option<&mut V> {
+        pub(crate) fn get_mut(&mut self, k: K) -> Option<&mut V> {
             self.0.iter_mut().find(|e| e.0 == k).map(|e| &mut e.1)
         }
-        pub(crate) fn remove(&mut self, k: u64) -> Option<V> {
+        pub(crate) fn remove(&mut self, k: K) -> Option<V> {
             let i = self.0.iter().position(|e| e.0 == k)?;
             Some(self.0.swap_remove(i).1)
         }
-        pub(crate) fn contains(&self, k: u64) -> bool {
+        pub(crate) fn contains(&self, k: K) -> bool {
             self.0.iter().any(|e| e.0 == k)
         }
         pub(crate) fn clear(&mut self) {
             self.0.clear();
         }
-        pub(crate) fn keys_above(&self, k: u64) -> heapless::Vec<u64, { capacity::TABLE }> {
-            let mut v: heapless::Vec<u64, { capacity::TABLE }> =
+        pub(crate) fn keys_above(&self, k: K) -> heapless::Vec<K, { capacity::TABLE }> {
+            let mut v: heapless::Vec<K, { capacity::TABLE }> =
                 self.0.iter().map(|e| e.0).filter(|&id| id > k).collect();
             v.sort_unstable();
             v
@@ -221,26 +221,26 @@ mod imp {
 
     /// Deadlines ordered by time, fixed capacity.
     #[derive(Debug)]
-    pub(crate) struct Deadlines(heapless::Vec<(Instant, u64), { capacity::TABLE }>);
+    pub(crate) struct Deadlines<K = u64>(heapless::Vec<(Instant, K), { capacity::TABLE }>);
 
-    impl Deadlines {
+    impl<K: Copy + Ord> Deadlines<K> {
         pub(crate) fn new() -> Self {
             Deadlines(heapless::Vec::new())
         }
         /// Callers insert at most one deadline per table entry, so this fits.
-        pub(crate) fn insert(&mut self, t: Instant, id: u64) {
+        pub(crate) fn insert(&mut self, t: Instant, id: K) {
             let at = self.0.partition_point(|&e| e < (t, id));
             let _ = self.0.insert(at, (t, id));
         }
-        pub(crate) fn remove(&mut self, t: Instant, id: u64) {
+        pub(crate) fn remove(&mut self, t: Instant, id: K) {
             if let Some(i) = self.0.iter().position(|&e| e == (t, id)) {
                 self.0.remove(i);
             }
         }
-        pub(crate) fn first(&self) -> Option<(Instant, u64)> {
+        pub(crate) fn first(&self) -> Option<(Instant, K)> {
             self.0.first().copied()
         }
-        pub(crate) fn pop_first(&mut self) -> Option<(Instant, u64)> {
+        pub(crate) fn pop_first(&mut self) -> Option<(Instant, K)> {
             if self.0.is_empty() {
                 None
             } else {

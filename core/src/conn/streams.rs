@@ -6,6 +6,7 @@
 use super::{send, Connection, Event, Phase, Refusal};
 use crate::config::Priority;
 use crate::error::{Error, ErrorCode};
+use crate::ids::StreamId;
 use crate::stream::{StreamEvent, StreamProtoError};
 use crate::time::Instant;
 use crate::wire::frame::{self, Frame};
@@ -22,7 +23,7 @@ impl Connection {
 
     #[cfg(feature = "alloc")]
     /// Opens a stream; returns its id.
-    pub fn open_stream(&mut self) -> Result<u64, Error> {
+    pub fn open_stream(&mut self) -> Result<StreamId, Error> {
         if self.phase != Phase::Established {
             return Err(if self.phase == Phase::Draining {
                 Error::Closed
@@ -36,7 +37,7 @@ impl Connection {
     #[cfg(feature = "alloc")]
     /// Writes to a stream; returns how many bytes were accepted (bounded by the
     /// stream's send buffer), `Blocked` if none could be.
-    pub fn stream_write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
+    pub fn stream_write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, Error> {
         self.streams_mut()?.write(id, data).map_err(stream_err)
     }
 
@@ -44,7 +45,7 @@ impl Connection {
     /// Reads from a stream into `buf`.
     pub fn stream_read(
         &mut self,
-        id: u64,
+        id: StreamId,
         buf: &mut [u8],
     ) -> Result<crate::stream::ReadOutcome, Error> {
         self.streams_mut()?.read(id, buf).map_err(stream_err)
@@ -52,7 +53,7 @@ impl Connection {
 
     /// Sets a stream's transmit priority (default normal).
     #[cfg(feature = "alloc")]
-    pub fn stream_set_priority(&mut self, id: u64, prio: Priority) -> Result<(), Error> {
+    pub fn stream_set_priority(&mut self, id: StreamId, prio: Priority) -> Result<(), Error> {
         self.streams_mut()?
             .set_priority(id, prio as u8)
             .map_err(stream_err)
@@ -60,13 +61,13 @@ impl Connection {
 
     /// Ends our direction of a stream.
     #[cfg(feature = "alloc")]
-    pub fn stream_finish(&mut self, id: u64) -> Result<(), Error> {
+    pub fn stream_finish(&mut self, id: StreamId) -> Result<(), Error> {
         self.streams_mut()?.finish(id).map_err(stream_err)
     }
 
     #[cfg(feature = "alloc")]
     /// Aborts a stream both ways with an application code.
-    pub fn stream_reset(&mut self, id: u64, code: u64) -> Result<(), Error> {
+    pub fn stream_reset(&mut self, id: StreamId, code: u64) -> Result<(), Error> {
         self.streams_mut()?.reset(id, code).map_err(stream_err)
     }
 
@@ -108,7 +109,7 @@ impl Connection {
     pub(super) fn on_stream_data(
         &mut self,
         now: Instant,
-        id: u64,
+        id: StreamId,
         flags: u8,
         data: &[u8],
     ) -> Result<(), Refusal> {
@@ -130,7 +131,7 @@ impl Connection {
     pub(super) fn on_stream_reset(
         &mut self,
         now: Instant,
-        id: u64,
+        id: StreamId,
         code: u64,
     ) -> Result<(), Refusal> {
         let limit = self.config.max_resets_per_interval;
@@ -211,7 +212,7 @@ fn stream_frame(f: &crate::stream::StreamFrame) -> Frame<'_> {
             fin,
             data,
         } => Frame::StreamData {
-            id: *id,
+            id: id.get(),
             flags: if *open { frame::STREAM_OPEN } else { 0 }
                 | if *fin { frame::STREAM_FIN } else { 0 },
             data,
@@ -221,7 +222,7 @@ fn stream_frame(f: &crate::stream::StreamFrame) -> Frame<'_> {
             increment: *increment,
         },
         crate::stream::StreamFrame::Reset { id, code } => Frame::StreamReset {
-            id: *id,
+            id: id.get(),
             code: *code,
         },
     }

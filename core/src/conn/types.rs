@@ -2,6 +2,7 @@
 
 use crate::config::OverflowPolicy;
 use crate::error::ErrorCode;
+use crate::ids::{RequestId, StreamId, SubId};
 use crate::time::Instant;
 use crate::wire::params::Params;
 use core::time::Duration;
@@ -106,7 +107,7 @@ pub enum Event {
     /// The peer asks something; answer with `Connection::respond`.
     Request {
         /// The peer's request id.
-        id: u64,
+        id: RequestId,
         /// When the requester gives up, if it set a deadline.
         deadline: Option<Instant>,
         /// Subject and payload.
@@ -115,7 +116,7 @@ pub enum Event {
     /// One of our requests ended.
     Response {
         /// Our request id.
-        id: u64,
+        id: RequestId,
         /// How it ended.
         outcome: Outcome,
         /// Payload and error text (`None` for outcomes decided locally).
@@ -125,12 +126,12 @@ pub enum Event {
     /// answer it.
     RequestCancelled {
         /// The peer's request id.
-        id: u64,
+        id: RequestId,
     },
     /// (Server) The peer subscribed.
     Subscribed {
         /// The peer's subscription id.
-        sub_id: u64,
+        sub_id: SubId,
         /// What to do when it falls behind.
         policy: OverflowPolicy,
         /// Initial credit in messages.
@@ -141,12 +142,12 @@ pub enum Event {
     /// (Server) The peer unsubscribed.
     Unsubscribed {
         /// The peer's subscription id.
-        sub_id: u64,
+        sub_id: SubId,
     },
     /// (Server) The peer granted more deliveries to a subscription.
     Credit {
         /// The peer's subscription id.
-        sub_id: u64,
+        sub_id: SubId,
         /// Added credit.
         increment: u32,
     },
@@ -158,32 +159,32 @@ pub enum Event {
     /// (Client) A message arrived on a subscription; topic in `subject`.
     Delivery {
         /// Our subscription id.
-        sub_id: u64,
+        sub_id: SubId,
         /// Topic and payload.
         data: DataId,
     },
     /// (Client) The server dropped messages for a subscription.
     Dropped {
         /// Our subscription id.
-        sub_id: u64,
+        sub_id: SubId,
         /// Total dropped so far.
         total: u64,
     },
     /// The peer opened a stream.
-    StreamOpened(u64),
+    StreamOpened(StreamId),
     /// A stream has data (or its end) to read.
-    StreamReadable(u64),
+    StreamReadable(StreamId),
     /// A stream can take more writes.
-    StreamWritable(u64),
+    StreamWritable(StreamId),
     /// The peer reset a stream.
     StreamReset {
         /// Stream id.
-        id: u64,
+        id: StreamId,
         /// The peer's code.
         code: u64,
     },
     /// A stream is fully over (both directions ended, or reset) and its id retired.
-    StreamClosed(u64),
+    StreamClosed(StreamId),
     /// Sends that returned `Blocked` may be retried.
     Writable,
     /// The peer processed everything queued before the flush of this id

@@ -65,8 +65,10 @@ use trie::Node;
 pub type ConnKey = u64;
 
 /// Subscription id chosen by the subscribing connection, unique within that
-/// connection.
-pub type SubId = u64;
+/// connection: the id the connection reports in
+/// [`Event::Subscribed`](crate::conn::Event::Subscribed), re-exported here so
+/// router callers need not import it from the crate root.
+pub use crate::ids::SubId;
 
 /// A subscription's global identity.
 type SubKey = (ConnKey, SubId);

@@ -4,6 +4,7 @@
 
 use super::types::{End, MAX_STREAM_ID};
 use super::{Stream, StreamError, StreamEvent, StreamProtoError, Streams, Target};
+use crate::ids::StreamId;
 use bytes::BytesMut;
 
 impl Streams {
@@ -13,8 +14,8 @@ impl Streams {
     ///
     /// Fails with [`StreamError::Limit`] if the peer's concurrency limit is
     /// reached (streams count until their `Closed` event was polled).
-    pub fn open(&mut self) -> Result<u64, StreamError> {
-        let id = self.next_local;
+    pub fn open(&mut self) -> Result<StreamId, StreamError> {
+        let id = StreamId::new(self.next_local);
         if self.local_count >= self.peer.max_concurrent_streams as usize || id > MAX_STREAM_ID {
             return Err(StreamError::Limit);
         }
@@ -33,7 +34,7 @@ impl Streams {
     /// Aborts both directions: unsent and unread data are dropped and a
     /// RESET carrying `code` is sent (unless the stream never reached the
     /// wire). A [`StreamEvent::Closed`] follows.
-    pub fn reset(&mut self, id: u64, code: u64) -> Result<(), StreamError> {
+    pub fn reset(&mut self, id: StreamId, code: u64) -> Result<(), StreamError> {
         let s = self.map.get_mut(&id).ok_or(StreamError::UnknownStream)?;
         if let Some(end) = s.end {
             return Err(end.error());
@@ -53,7 +54,7 @@ impl Streams {
     /// [`StreamEvent::Reset`] then [`StreamEvent::Closed`] are queued.
     /// A never-opened id is [`StreamProtoError::StreamState`]; an ended
     /// stream is ignored (but the reset is still counted).
-    pub fn on_reset(&mut self, id: u64, code: u64) -> Result<(), StreamProtoError> {
+    pub fn on_reset(&mut self, id: StreamId, code: u64) -> Result<(), StreamProtoError> {
         let target = self.target(id)?;
         self.resets_received += 1;
         if let Target::Live = target {
@@ -67,8 +68,8 @@ impl Streams {
     }
 
     /// Classifies a peer frame (other than an opening one) for `id`.
-    pub(super) fn target(&self, id: u64) -> Result<Target, StreamProtoError> {
-        if id == 0 || id > MAX_STREAM_ID {
+    pub(super) fn target(&self, id: StreamId) -> Result<Target, StreamProtoError> {
+        if id.get() == 0 || id > MAX_STREAM_ID {
             return Err(StreamProtoError::StreamState);
         }
         match self.map.get(&id) {
@@ -81,7 +82,7 @@ impl Streams {
                 } else {
                     self.next_peer
                 };
-                if id < next {
+                if id.get() < next {
                     Ok(Target::Gone)
                 } else {
                     Err(StreamProtoError::StreamState)
@@ -122,7 +123,7 @@ impl Streams {
     }
 
     /// The application saw the stream's `Closed` event: the stream may be forgotten.
-    pub(crate) fn closed_seen(&mut self, id: u64) {
+    pub(crate) fn closed_seen(&mut self, id: StreamId) {
         if let Some(s) = self.map.get_mut(&id) {
             s.closed_polled = true;
         }
@@ -130,7 +131,7 @@ impl Streams {
     }
 
     /// Ends the stream gracefully once both directions are done.
-    pub(super) fn check_done(&mut self, id: u64) {
+    pub(super) fn check_done(&mut self, id: StreamId) {
         if let Some(s) = self.map.get(&id) {
             if s.end.is_none() && s.fin_sent && s.fin_recv && s.flow.recv.unread() == 0 {
                 self.end_stream(id, End::Finished);
@@ -140,7 +141,7 @@ impl Streams {
 
     /// Marks a stream ended: frees its buffers, returns connection credit
     /// for unread data, drops it from the send queues and reports it.
-    pub(super) fn end_stream(&mut self, id: u64, end: End) {
+    pub(super) fn end_stream(&mut self, id: StreamId, end: End) {
         let Some(s) = self.map.get_mut(&id) else {
             return;
         };
@@ -171,7 +172,7 @@ impl Streams {
 
     /// Forgets an ended stream once the application saw `Closed` and its
     /// RESET (if any) went out; this frees its concurrency slot.
-    pub(super) fn maybe_forget(&mut self, id: u64) {
+    pub(super) fn maybe_forget(&mut self, id: StreamId) {
         let Some(s) = self.map.get(&id) else {
             return;
         };

@@ -73,6 +73,7 @@ mod tests;
 mod types;
 mod window;
 
+use crate::ids::StreamId;
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::BytesMut;
 use recv_buf::RecvBuf;
@@ -164,7 +165,7 @@ pub struct Streams {
     cfg: StreamConfig,
     peer: PeerStreamParams,
     rtt: u64,
-    map: BTreeMap<u64, Stream>,
+    map: BTreeMap<StreamId, Stream>,
     next_local: u64,
     /// Lowest peer id that may still be opened.
     next_peer: u64,
@@ -174,20 +175,20 @@ pub struct Streams {
     /// Connection-level credit in both directions.
     conn: FlowWindow,
     /// Streams with a pending RESET or (maybe) WINDOW_UPDATE.
-    ctl_queue: VecDeque<u64>,
+    ctl_queue: VecDeque<StreamId>,
     /// Refused peer ids awaiting their RESET.
-    refused: VecDeque<u64>,
+    refused: VecDeque<StreamId>,
     refuse_cap: usize,
     /// Locally opened streams whose opening frame is not out yet, in id order.
-    open_queue: VecDeque<u64>,
+    open_queue: VecDeque<StreamId>,
     /// Round-robin of opened streams with data (and credit) or a FIN to send.
-    send_queue: [VecDeque<u64>; PRIORITY_LEVELS],
+    send_queue: [VecDeque<StreamId>; PRIORITY_LEVELS],
     events: VecDeque<StreamEvent>,
     /// Bytes in all send buffers, bounded by `max_total_send_buffer`.
     send_buffered: usize,
     /// Streams refused a write because the connection-wide buffer was full; each
     /// is told `Writable` once room comes back. Bounded by the number of streams.
-    blocked_on_total: VecDeque<u64>,
+    blocked_on_total: VecDeque<StreamId>,
     bytes_sent: u64,
     bytes_received: u64,
     resets_received: u64,
@@ -245,8 +246,8 @@ impl Streams {
         self.rtt = rtt_micros;
     }
 
-    fn is_local(&self, id: u64) -> bool {
-        (id % 2 == 1) == self.is_client
+    fn is_local(&self, id: StreamId) -> bool {
+        (id.get() % 2 == 1) == self.is_client
     }
 
     /// Counters and connection-level windows.
@@ -268,13 +269,13 @@ impl Streams {
 
     /// Bytes we may still send on stream `id` (ignoring connection credit),
     /// or `None` for an unknown stream.
-    pub fn send_window(&self, id: u64) -> Option<u64> {
+    pub fn send_window(&self, id: StreamId) -> Option<u64> {
         self.map.get(&id).map(|s| s.flow.send.credit())
     }
 
     /// Current receive window size of stream `id` (grows with auto-tuning),
     /// or `None` for an unknown stream.
-    pub fn recv_window(&self, id: u64) -> Option<u64> {
+    pub fn recv_window(&self, id: StreamId) -> Option<u64> {
         self.map.get(&id).map(|s| s.flow.recv.size())
     }
 }

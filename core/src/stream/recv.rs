@@ -4,6 +4,7 @@
 
 use super::types::{End, MAX_STREAM_ID};
 use super::{ReadOutcome, Stream, StreamError, StreamEvent, StreamProtoError, Streams, Target};
+use crate::ids::StreamId;
 use crate::time::Instant;
 use bytes::Bytes;
 
@@ -16,7 +17,7 @@ impl Streams {
     /// credit to the peer. These answers hold until the stream's
     /// [`StreamEvent::Closed`] has been polled; after that the stream is
     /// forgotten and calls return [`StreamError::UnknownStream`].
-    pub fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<ReadOutcome, StreamError> {
+    pub fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<ReadOutcome, StreamError> {
         let s = self.readable_stream(id)?;
         if s.flow.recv.unread() == 0 {
             return Ok(ReadOutcome::Fin);
@@ -31,7 +32,7 @@ impl Streams {
     ///
     /// `Ok(None)` means the peer finished and everything was read; errors are
     /// as for [`read`](Self::read).
-    pub fn read_chunk(&mut self, id: u64, max: usize) -> Result<Option<Bytes>, StreamError> {
+    pub fn read_chunk(&mut self, id: StreamId, max: usize) -> Result<Option<Bytes>, StreamError> {
         let s = self.readable_stream(id)?;
         if s.flow.recv.unread() == 0 {
             return Ok(None);
@@ -43,7 +44,7 @@ impl Streams {
 
     /// Common checks of `read`/`read_chunk`; on success the stream has
     /// buffered data or has seen FIN.
-    pub(super) fn readable_stream(&mut self, id: u64) -> Result<&mut Stream, StreamError> {
+    pub(super) fn readable_stream(&mut self, id: StreamId) -> Result<&mut Stream, StreamError> {
         let s = self.map.get_mut(&id).ok_or(StreamError::UnknownStream)?;
         match s.end {
             // Gracefully ended: everything was read, so reads report FIN.
@@ -56,7 +57,7 @@ impl Streams {
         Ok(s)
     }
 
-    pub(super) fn consumed(&mut self, id: u64, n: u64) {
+    pub(super) fn consumed(&mut self, id: StreamId, n: u64) {
         let Some(s) = self.map.get_mut(&id) else {
             return;
         };
@@ -75,7 +76,7 @@ impl Streams {
     /// credit is returned at once). Errors are connection errors.
     pub fn on_data(
         &mut self,
-        id: u64,
+        id: StreamId,
         open: bool,
         fin: bool,
         data: &[u8],
@@ -86,13 +87,14 @@ impl Streams {
             return Err(StreamProtoError::FlowControl);
         }
         if open {
-            if id == 0 || id > MAX_STREAM_ID || self.is_local(id) || id < self.next_peer {
+            if id.get() == 0 || id > MAX_STREAM_ID || self.is_local(id) || id.get() < self.next_peer
+            {
                 return Err(StreamProtoError::StreamState);
             }
             if len > u64::from(self.cfg.initial_stream_window) {
                 return Err(StreamProtoError::FlowControl);
             }
-            self.next_peer = id + 2;
+            self.next_peer = id.get() + 2;
             if self.peer_count >= self.cfg.max_concurrent_streams as usize {
                 if self.refused.len() >= self.refuse_cap {
                     return Err(StreamProtoError::StreamLimit);

@@ -2,6 +2,7 @@
 //! DATA by priority level, round-robin within a level.
 
 use super::{StreamError, StreamFrame, Streams, PRIORITY_LEVELS, STREAM_REFUSED};
+use crate::ids::StreamId;
 use crate::time::Instant;
 use core::cmp::min;
 
@@ -88,7 +89,7 @@ impl Streams {
     }
 
     /// Sets a stream's transmit priority level (0 urgent ..= 3 low).
-    pub fn set_priority(&mut self, id: u64, prio: u8) -> Result<(), StreamError> {
+    pub fn set_priority(&mut self, id: StreamId, prio: u8) -> Result<(), StreamError> {
         let prio = prio.min(PRIORITY_LEVELS as u8 - 1);
         let s = self.map.get_mut(&id).ok_or(StreamError::UnknownStream)?;
         let old = usize::from(s.prio);
@@ -101,7 +102,7 @@ impl Streams {
     }
 
     /// The pending control frame of a stream taken off the control queue.
-    pub(super) fn control_frame(&mut self, id: u64, now: Instant) -> Option<StreamFrame> {
+    pub(super) fn control_frame(&mut self, id: StreamId, now: Instant) -> Option<StreamFrame> {
         let rtt = self.rtt;
         let max_stream = u64::from(self.cfg.max_stream_window);
         let max_conn = u64::from(self.cfg.max_conn_window);
@@ -120,7 +121,10 @@ impl Streams {
             // One fast stream must not be capped by the connection window.
             self.conn.recv.grow_to(min(s.flow.recv.size(), max_conn));
         }
-        Some(StreamFrame::WindowUpdate { id, increment })
+        Some(StreamFrame::WindowUpdate {
+            id: id.get(),
+            increment,
+        })
     }
 
     /// The connection WINDOW_UPDATE increment, if one is due.
@@ -163,7 +167,7 @@ impl Streams {
     }
 
     /// Puts an opened stream into the round-robin if it has something to send.
-    pub(super) fn schedule_send(&mut self, id: u64) {
+    pub(super) fn schedule_send(&mut self, id: StreamId) {
         if let Some(s) = self.map.get_mut(&id) {
             if !s.in_send_queue && s.sendable() {
                 s.in_send_queue = true;

@@ -2,6 +2,7 @@
 //! credit grants, and cutting DATA frames within stream and connection credit.
 
 use super::{StreamError, StreamEvent, StreamFrame, StreamProtoError, Streams, Target};
+use crate::ids::StreamId;
 use core::cmp::min;
 
 impl Streams {
@@ -13,7 +14,7 @@ impl Streams {
     /// changes nothing else. Writing after [`finish`](Self::finish) or a
     /// local reset is [`StreamError::Closed`]; after a peer reset,
     /// [`StreamError::Reset`].
-    pub fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, StreamError> {
+    pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
         let max_buf = self.cfg.max_send_buffer;
         let s = self.map.get_mut(&id).ok_or(StreamError::UnknownStream)?;
         if let Some(end) = s.end {
@@ -48,7 +49,7 @@ impl Streams {
     }
 
     /// Half-closes our direction: a FIN follows the buffered data.
-    pub fn finish(&mut self, id: u64) -> Result<(), StreamError> {
+    pub fn finish(&mut self, id: StreamId) -> Result<(), StreamError> {
         let s = self.map.get_mut(&id).ok_or(StreamError::UnknownStream)?;
         if let Some(end) = s.end {
             return Err(end.error());
@@ -71,6 +72,7 @@ impl Streams {
             self.conn.send.raise(increment)?;
             return Ok(());
         }
+        let id = StreamId::new(id);
         if let Target::Gone = self.target(id)? {
             return Ok(());
         }
@@ -85,7 +87,7 @@ impl Streams {
     /// nothing (neither bytes, nor FIN, nor the open flag).
     pub(super) fn data_frame(
         &mut self,
-        id: u64,
+        id: StreamId,
         max_data: usize,
         open: bool,
     ) -> Option<StreamFrame> {

@@ -1,6 +1,7 @@
 //! The stream layer's value types: configuration, the frames and events it hands
 //! out, its two error types and its counters.
 
+use crate::ids::StreamId;
 use bytes::Bytes;
 use core::fmt;
 
@@ -31,7 +32,7 @@ pub const DEFAULT_PRIORITY: u8 = 2;
 pub const MAX_FLOW_LIMIT: u64 = 1 << 62;
 
 /// Largest usable stream id (ids are 62-bit on the wire).
-pub(super) const MAX_STREAM_ID: u64 = (1 << 62) - 1;
+pub(super) const MAX_STREAM_ID: StreamId = StreamId::new((1 << 62) - 1);
 
 /// Floor for the number of refusals that may wait for transmission, so a
 /// tiny `max_concurrent_streams` does not turn a short burst into an error.
@@ -103,7 +104,7 @@ pub enum StreamFrame {
     /// Stream payload.
     Data {
         /// Stream id.
-        id: u64,
+        id: StreamId,
         /// Set on exactly the first frame the opener sends on the stream.
         open: bool,
         /// Half-closes the sender's direction after `data`.
@@ -113,7 +114,8 @@ pub enum StreamFrame {
     },
     /// Grants more credit to the peer.
     WindowUpdate {
-        /// Stream id, or 0 for the connection window.
+        /// Stream id, or 0 for the connection window: the wire's id field, which
+        /// is why this one is not a [`StreamId`].
         id: u64,
         /// Additional bytes the peer may send (cumulative, never shrinking).
         increment: u64,
@@ -121,7 +123,7 @@ pub enum StreamFrame {
     /// Aborts both directions of a stream.
     Reset {
         /// Stream id.
-        id: u64,
+        id: StreamId,
         /// Application error code ([`STREAM_REFUSED`] for refusals).
         code: u64,
     },
@@ -131,27 +133,27 @@ pub enum StreamFrame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEvent {
     /// The peer opened this stream.
-    Opened(u64),
+    Opened(StreamId),
     /// New data arrived. Queued at most once until polled.
-    Readable(u64),
+    Readable(StreamId),
     /// Send-buffer room came back after a short or blocked
     /// [`Streams::write`]. Queued at most once until polled.
-    Writable(u64),
+    Writable(StreamId),
     /// The peer's FIN arrived (emitted on arrival; data before it may still
     /// be buffered, and [`Streams::read`] returns [`ReadOutcome::Fin`] once
     /// it has all been read).
-    Finished(u64),
+    Finished(StreamId),
     /// The peer reset the stream.
     Reset {
         /// Stream id.
-        id: u64,
+        id: StreamId,
         /// The peer's code.
         code: u64,
     },
     /// The stream ended (graceful completion, local or peer reset). Last
     /// event of every stream; once it is polled the stream is forgotten and
     /// its concurrency slot freed.
-    Closed(u64),
+    Closed(StreamId),
 }
 
 /// Result of a successful [`Streams::read`].

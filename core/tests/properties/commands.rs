@@ -146,23 +146,27 @@ fn run_cmds(cmds: &[Cmd], skip: &[bool]) -> (Stats, Vec<Step>, Vec<Got>) {
                 size,
                 timeout_ms,
                 prio,
-            } => c.request(
-                NOW,
-                subject,
-                pattern_slice(*size, *size),
-                timeout_ms.map(std::time::Duration::from_millis),
-                *prio,
-            ),
+            } => c
+                .request(
+                    NOW,
+                    subject,
+                    pattern_slice(*size, *size),
+                    timeout_ms.map(std::time::Duration::from_millis),
+                    *prio,
+                )
+                .map(u64::from),
             Cmd::Subscribe {
                 filter,
                 group,
                 policy,
-            } => c.subscribe(filter, group.as_deref(), *policy),
+            } => c
+                .subscribe(filter, group.as_deref(), *policy)
+                .map(u64::from),
             Cmd::Publish { topic, size, prio } => {
                 c.publish(topic, pattern_slice(7, *size), *prio).map(|_| 0)
             }
-            Cmd::Cancel(id) => c.cancel(*id).map(|_| 0),
-            Cmd::Unsubscribe(id) => c.unsubscribe(*id).map(|_| 0),
+            Cmd::Cancel(id) => c.cancel(RequestId::new(*id)).map(|_| 0),
+            Cmd::Unsubscribe(id) => c.unsubscribe(SubId::new(*id)).map(|_| 0),
             Cmd::Flush => {
                 flush(&mut c, NOW, &mut sent);
                 Ok(0)
@@ -333,7 +337,7 @@ fn prop_requests_arrive(r: Requests) -> TestResult {
                 describe(&p.client_wire)
             ));
         }
-        let got: Vec<u64> = p
+        let got: Vec<RequestId> = p
             .s_events
             .iter()
             .filter_map(|g| match g.ev {

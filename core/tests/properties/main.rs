@@ -36,7 +36,7 @@ use weft_core::wire::frame::{self, ty, Frame, FrameError, Status};
 use weft_core::wire::params::Params;
 use weft_core::wire::preface::{self, Preface};
 use weft_core::wire::record;
-use weft_core::{Config, ErrorCode, OverflowPolicy, Priority, Role};
+use weft_core::{Config, ErrorCode, OverflowPolicy, Priority, RequestId, Role, SubId};
 
 use gen::*;
 use model::*;

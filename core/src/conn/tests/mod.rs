@@ -10,6 +10,9 @@ use super::*;
 use crate::auth::PskAuthenticator;
 use crate::config::OverflowPolicy;
 use crate::error::InvalidKind;
+use crate::ids::RequestId;
+#[cfg(feature = "alloc")]
+use crate::ids::{StreamId, SubId};
 use crate::testing::{auth_handle, closed, collect, psk, record_of, Got, Pair, KEY};
 use crate::wire::frame::Frame;
 use std::string::{String, ToString};
@@ -27,7 +30,7 @@ mod rpc;
 #[cfg(feature = "alloc")]
 mod streams;
 
-fn requests_of(ev: &[Got]) -> Vec<(u64, Vec<u8>, Vec<u8>, Option<Instant>)> {
+fn requests_of(ev: &[Got]) -> Vec<(RequestId, Vec<u8>, Vec<u8>, Option<Instant>)> {
     ev.iter()
         .filter_map(|g| match g.ev {
             Event::Request { id, deadline, .. } => {
@@ -38,7 +41,7 @@ fn requests_of(ev: &[Got]) -> Vec<(u64, Vec<u8>, Vec<u8>, Option<Instant>)> {
         .collect()
 }
 
-fn responses_of(ev: &[Got]) -> Vec<(u64, Outcome, Vec<u8>, String)> {
+fn responses_of(ev: &[Got]) -> Vec<(RequestId, Outcome, Vec<u8>, String)> {
     ev.iter()
         .filter_map(|g| match g.ev {
             Event::Response { id, outcome, .. } => {

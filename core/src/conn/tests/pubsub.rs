@@ -91,7 +91,7 @@ impl Hub {
 }
 
 #[cfg(feature = "alloc")]
-fn deliveries(ev: &[Got]) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+fn deliveries(ev: &[Got]) -> Vec<(SubId, Vec<u8>, Vec<u8>)> {
     ev.iter()
         .filter_map(|g| match g.ev {
             Event::Delivery { sub_id, .. } => Some((sub_id, g.subject.clone(), g.payload.clone())),
@@ -209,7 +209,7 @@ fn server_never_exceeds_credit_and_client_enforces_it() {
         .unwrap();
     p2.drive();
     let d = Frame::Deliver {
-        sub_id: sub,
+        sub_id: sub.get(),
         topic: b"t",
         payload: b"x",
     };

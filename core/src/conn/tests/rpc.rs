@@ -23,34 +23,66 @@ fn request_outcomes() {
         .client
         .request(now, b"d", b"4", None, Priority::Normal)
         .unwrap();
-    assert_eq!((a, b, c, d), (1, 2, 3, 4));
+    assert_eq!((a.get(), b.get(), c.get(), d.get()), (1, 2, 3, 4));
     p.drive();
     let reqs = requests_of(&p.take_server());
     assert_eq!(reqs.len(), 4);
     assert_eq!(reqs[0].3, None);
     p.server
-        .respond(1, Outcome::Ok, "", b"one", Priority::Normal)
+        .respond(RequestId::new(1), Outcome::Ok, "", b"one", Priority::Normal)
         .unwrap();
     p.server
-        .respond(2, Outcome::Error(4004), "not found", b"", Priority::Normal)
+        .respond(
+            RequestId::new(2),
+            Outcome::Error(4004),
+            "not found",
+            b"",
+            Priority::Normal,
+        )
         .unwrap();
     p.server
-        .respond(3, Outcome::NoResponder, "", b"", Priority::Normal)
+        .respond(
+            RequestId::new(3),
+            Outcome::NoResponder,
+            "",
+            b"",
+            Priority::Normal,
+        )
         .unwrap();
     p.server
-        .respond(4, Outcome::Cancelled, "", b"", Priority::Normal)
+        .respond(
+            RequestId::new(4),
+            Outcome::Cancelled,
+            "",
+            b"",
+            Priority::Normal,
+        )
         .unwrap();
     assert_eq!(
-        p.server.respond(4, Outcome::Ok, "", b"", Priority::Normal),
+        p.server
+            .respond(RequestId::new(4), Outcome::Ok, "", b"", Priority::Normal),
         Err(Error::UnknownId),
         "answered once only"
     );
     p.drive();
     let r = responses_of(&p.take_client());
-    assert_eq!(r[0], (1, Outcome::Ok, b"one".to_vec(), String::new()));
+    assert_eq!(
+        r[0],
+        (
+            RequestId::new(1),
+            Outcome::Ok,
+            b"one".to_vec(),
+            String::new()
+        )
+    );
     assert_eq!(
         r[1],
-        (2, Outcome::Error(4004), Vec::new(), "not found".to_string())
+        (
+            RequestId::new(2),
+            Outcome::Error(4004),
+            Vec::new(),
+            "not found".to_string()
+        )
     );
     assert_eq!(r[2].1, Outcome::NoResponder);
     assert_eq!(r[3].1, Outcome::Cancelled);
@@ -115,7 +147,10 @@ fn responder_deadline_forgets_request() {
         .handle_timeout(t.max(p.now + Duration::from_secs(1)));
     let mut ev = Vec::new();
     collect(&mut p.server, &mut ev);
-    assert!(ev.iter().any(|g| g.ev == Event::RequestCancelled { id: 1 }));
+    assert!(ev.iter().any(|g| g.ev
+        == Event::RequestCancelled {
+            id: RequestId::new(1)
+        }));
 }
 
 #[test]
@@ -157,12 +192,12 @@ fn outstanding_request_cap_blocks_without_queueing() {
     assert_eq!(p.client.stats(), before, "a refused call changes nothing");
     p.drive();
     p.server
-        .respond(1, Outcome::Ok, "", b"", Priority::Normal)
+        .respond(RequestId::new(1), Outcome::Ok, "", b"", Priority::Normal)
         .unwrap();
     p.drive();
     assert_eq!(
         p.client.request(p.now, b"a", b"", None, Priority::Normal),
-        Ok(3),
+        Ok(RequestId::new(3)),
         "room again after a response"
     );
 }

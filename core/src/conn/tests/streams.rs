@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn read_all(c: &mut Connection, id: u64) -> (Vec<u8>, bool) {
+fn read_all(c: &mut Connection, id: StreamId) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -23,7 +23,7 @@ fn stream_round_trip_with_flow_control() {
     let mut p = Pair::new(cc.clone(), cc);
     p.drive();
     let id = p.client.open_stream().unwrap();
-    assert_eq!(id % 2, 1, "client streams are odd");
+    assert_eq!(id.get() % 2, 1, "client streams are odd");
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7) as u8).collect();
     let mut sent = 0;
     let mut received = Vec::new();
@@ -164,7 +164,7 @@ fn tiny_stream_data_does_not_pin_large_records() {
         st.recv_allocated
     );
     let mut total = 0;
-    while let Ok(Some(chunk)) = streams.read_chunk(1, 64) {
+    while let Ok(Some(chunk)) = streams.read_chunk(StreamId::new(1), 64) {
         assert!(chunk.iter().all(|&b| b == b'x'));
         total += chunk.len();
         if total == 50 {
@@ -208,13 +208,13 @@ fn stream_priorities_are_honoured_with_messages() {
         rest = &rest[info.total_len..];
     }
     let pos = |pred: &dyn Fn(&(u8, u64, usize)) -> bool| order.iter().position(pred).unwrap();
-    let urgent_data = pos(&|f| f.1 == urgent && f.2 > 0);
+    let urgent_data = pos(&|f| f.1 == urgent.get() && f.2 > 0);
     let first_msg = pos(&|f| f.0 == frame::ty::MESSAGE);
     let last_msg = order
         .iter()
         .rposition(|f| f.0 == frame::ty::MESSAGE)
         .unwrap();
-    let low_data = pos(&|f| f.1 == low && f.2 > 0);
+    let low_data = pos(&|f| f.1 == low.get() && f.2 > 0);
     assert!(urgent_data < first_msg, "{order:?}");
     assert!(last_msg < low_data, "{order:?}");
 }

@@ -5,8 +5,8 @@ use super::*;
 #[test]
 fn delivery_contents_and_shared_buffers() {
     let mut r = router();
-    r.subscribe(1, 7, "t.*", None, P, 10).unwrap();
-    r.subscribe(2, 8, "t.>", None, P, 10).unwrap();
+    r.subscribe(1, SubId::new(7), "t.*", None, P, 10).unwrap();
+    r.subscribe(2, SubId::new(8), "t.>", None, P, 10).unwrap();
     let payload = Bytes::from(vec![9u8; 100]);
     let out = r.publish("t.x", payload.clone()).unwrap();
     assert_eq!(
@@ -19,7 +19,7 @@ fn delivery_contents_and_shared_buffers() {
     );
     let d1 = r.poll_delivery(1).unwrap();
     let d2 = r.poll_delivery(2).unwrap();
-    assert_eq!((d1.sub_id, d2.sub_id), (7, 8));
+    assert_eq!((d1.sub_id.get(), d2.sub_id.get()), (7, 8));
     assert_eq!(&d1.topic[..], b"t.x");
     // A small payload is copied once, with the topic, and the copy shared:
     // the caller's bytes (perhaps a slice of a whole record) are not kept.
@@ -37,29 +37,35 @@ fn delivery_contents_and_shared_buffers() {
 #[test]
 fn credit_gates_delivery() {
     let mut r = router();
-    r.subscribe(1, 1, "t", None, P, 0).unwrap();
+    r.subscribe(1, SubId::new(1), "t", None, P, 0).unwrap();
     r.publish("t", msg("a")).unwrap();
     r.publish("t", msg("b")).unwrap();
     assert!(r.poll_delivery(1).is_none());
     assert!(drain_actions(&mut r).is_empty(), "nothing deliverable yet");
-    r.add_credit(1, 1, 1).unwrap();
+    r.add_credit(1, SubId::new(1), 1).unwrap();
     assert_eq!(drain_actions(&mut r), vec![RouterAction::Ready { conn: 1 }]);
     assert_eq!(drain(&mut r, 1), vec![(1, "t".into(), "a".into())]);
-    assert_eq!(r.sub_stats(1, 1).unwrap().credit, 0);
-    r.add_credit(1, 1, u32::MAX).unwrap();
-    r.add_credit(1, 1, 5).unwrap();
+    assert_eq!(r.sub_stats(1, SubId::new(1)).unwrap().credit, 0);
+    r.add_credit(1, SubId::new(1), u32::MAX).unwrap();
+    r.add_credit(1, SubId::new(1), 5).unwrap();
     assert_eq!(drain(&mut r, 1), vec![(1, "t".into(), "b".into())]);
-    let s = r.sub_stats(1, 1).unwrap();
+    let s = r.sub_stats(1, SubId::new(1)).unwrap();
     assert_eq!((s.credit, s.delivered, s.queued), (u32::MAX - 1, 2, 0));
-    assert_eq!(r.add_credit(1, 2, 1), Err(RouterError::UnknownSubscription));
-    assert_eq!(r.add_credit(9, 1, 1), Err(RouterError::UnknownSubscription));
+    assert_eq!(
+        r.add_credit(1, SubId::new(2), 1),
+        Err(RouterError::UnknownSubscription)
+    );
+    assert_eq!(
+        r.add_credit(9, SubId::new(1), 1),
+        Err(RouterError::UnknownSubscription)
+    );
 }
 
 #[test]
 fn ready_is_edge_triggered_and_deduplicated() {
     let mut r = router();
-    r.subscribe(1, 1, "t", None, P, 100).unwrap();
-    r.subscribe(1, 2, "t", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(1), "t", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(2), "t", None, P, 100).unwrap();
     for _ in 0..50 {
         r.publish("t", msg("m")).unwrap();
     }
@@ -75,7 +81,7 @@ fn ready_is_edge_triggered_and_deduplicated() {
 #[test]
 fn ready_not_duplicated_while_pending() {
     let mut r = router();
-    r.subscribe(1, 1, "t", None, P, 1000).unwrap();
+    r.subscribe(1, SubId::new(1), "t", None, P, 1000).unwrap();
     // Repeated idle -> ready transitions without polling actions.
     for _ in 0..100 {
         r.publish("t", msg("m")).unwrap();
@@ -87,9 +93,9 @@ fn ready_not_duplicated_while_pending() {
 #[test]
 fn poll_delivery_is_fair_across_subscriptions() {
     let mut r = router();
-    r.subscribe(1, 10, "a", None, P, 100).unwrap();
-    r.subscribe(1, 20, "b", None, P, 100).unwrap();
-    r.subscribe(1, 30, "c", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(10), "a", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(20), "b", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(30), "c", None, P, 100).unwrap();
     for _ in 0..3 {
         r.publish("a", msg("a")).unwrap();
     }

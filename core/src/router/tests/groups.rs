@@ -7,7 +7,7 @@ use super::*;
 fn queue_group_round_robin_exactly_one() {
     let mut r = router();
     for conn in 1..=3 {
-        r.subscribe(conn, 1, "jobs", Some("workers"), P, 100)
+        r.subscribe(conn, SubId::new(1), "jobs", Some("workers"), P, 100)
             .unwrap();
     }
     let mut order = Vec::new();
@@ -27,9 +27,12 @@ fn queue_group_across_different_filters() {
     // Members of the same group with different filters: only matching
     // members are candidates, and still exactly one gets the message.
     let mut r = router();
-    r.subscribe(1, 1, "a.*", Some("g"), P, 100).unwrap();
-    r.subscribe(2, 1, "a.>", Some("g"), P, 100).unwrap();
-    r.subscribe(3, 1, "b", Some("g"), P, 100).unwrap();
+    r.subscribe(1, SubId::new(1), "a.*", Some("g"), P, 100)
+        .unwrap();
+    r.subscribe(2, SubId::new(1), "a.>", Some("g"), P, 100)
+        .unwrap();
+    r.subscribe(3, SubId::new(1), "b", Some("g"), P, 100)
+        .unwrap();
     let mut hits = [0; 4];
     for _ in 0..4 {
         assert_eq!(r.publish("a.x", msg("m")).unwrap().matched, 1);
@@ -48,38 +51,42 @@ fn queue_group_skips_member_with_full_queue() {
     });
     // Member 1 has no credit and will fill up; member 2 has no credit
     // either but we drain it by granting credit as we go.
-    r.subscribe(1, 1, "jobs", Some("g"), P, 0).unwrap();
-    r.subscribe(2, 1, "jobs", Some("g"), P, 0).unwrap();
+    r.subscribe(1, SubId::new(1), "jobs", Some("g"), P, 0)
+        .unwrap();
+    r.subscribe(2, SubId::new(1), "jobs", Some("g"), P, 0)
+        .unwrap();
     for _ in 0..4 {
         r.publish("jobs", msg("j")).unwrap();
     }
     // Without credit anywhere, plain round-robin by room: 2 each.
-    assert_eq!(r.sub_stats(1, 1).unwrap().queued, 2);
-    assert_eq!(r.sub_stats(2, 1).unwrap().queued, 2);
-    r.add_credit(2, 1, 100).unwrap();
+    assert_eq!(r.sub_stats(1, SubId::new(1)).unwrap().queued, 2);
+    assert_eq!(r.sub_stats(2, SubId::new(1)).unwrap().queued, 2);
+    r.add_credit(2, SubId::new(1), 100).unwrap();
     assert_eq!(drain(&mut r, 2).len(), 2);
     for _ in 0..10 {
         let out = r.publish("jobs", msg("j")).unwrap();
         assert_eq!(out.dropped, 0);
         assert_eq!(drain(&mut r, 2).len(), 1);
     }
-    let s1 = r.sub_stats(1, 1).unwrap();
+    let s1 = r.sub_stats(1, SubId::new(1)).unwrap();
     assert_eq!((s1.queued, s1.dropped), (2, 0), "full member was skipped");
 }
 
 #[test]
 fn queue_group_prefers_member_with_credit() {
     let mut r = router();
-    r.subscribe(1, 1, "jobs", Some("g"), P, 0).unwrap();
-    r.subscribe(2, 1, "jobs", Some("g"), P, 3).unwrap();
+    r.subscribe(1, SubId::new(1), "jobs", Some("g"), P, 0)
+        .unwrap();
+    r.subscribe(2, SubId::new(1), "jobs", Some("g"), P, 3)
+        .unwrap();
     for _ in 0..3 {
         r.publish("jobs", msg("j")).unwrap();
     }
-    assert_eq!(r.sub_stats(1, 1).unwrap().queued, 0);
-    assert_eq!(r.sub_stats(2, 1).unwrap().queued, 3);
+    assert_eq!(r.sub_stats(1, SubId::new(1)).unwrap().queued, 0);
+    assert_eq!(r.sub_stats(2, SubId::new(1)).unwrap().queued, 3);
     // Member 2's credit window is now used up: member 1 takes the next.
     r.publish("jobs", msg("j")).unwrap();
-    assert_eq!(r.sub_stats(1, 1).unwrap().queued, 1);
+    assert_eq!(r.sub_stats(1, SubId::new(1)).unwrap().queued, 1);
 }
 
 #[test]
@@ -88,8 +95,10 @@ fn all_members_full_applies_policy_of_member_in_turn() {
         max_queue_per_sub: 1,
         ..RouterConfig::default()
     });
-    r.subscribe(1, 1, "jobs", Some("g"), P, 0).unwrap();
-    r.subscribe(2, 1, "jobs", Some("g"), P, 0).unwrap();
+    r.subscribe(1, SubId::new(1), "jobs", Some("g"), P, 0)
+        .unwrap();
+    r.subscribe(2, SubId::new(1), "jobs", Some("g"), P, 0)
+        .unwrap();
     r.publish("jobs", msg("j")).unwrap();
     r.publish("jobs", msg("j")).unwrap();
     let out = r.publish("jobs", msg("j")).unwrap();
@@ -101,17 +110,21 @@ fn all_members_full_applies_policy_of_member_in_turn() {
             dropped: 1
         }
     );
-    let dropped = r.sub_stats(1, 1).unwrap().dropped + r.sub_stats(2, 1).unwrap().dropped;
+    let dropped = r.sub_stats(1, SubId::new(1)).unwrap().dropped
+        + r.sub_stats(2, SubId::new(1)).unwrap().dropped;
     assert_eq!(dropped, 1);
 }
 
 #[test]
 fn plain_and_group_on_same_topic() {
     let mut r = router();
-    r.subscribe(1, 1, "t", None, P, 100).unwrap();
-    r.subscribe(2, 1, "t", Some("g"), P, 100).unwrap();
-    r.subscribe(3, 1, "t", Some("g"), P, 100).unwrap();
-    r.subscribe(4, 1, "t", Some("h"), P, 100).unwrap();
+    r.subscribe(1, SubId::new(1), "t", None, P, 100).unwrap();
+    r.subscribe(2, SubId::new(1), "t", Some("g"), P, 100)
+        .unwrap();
+    r.subscribe(3, SubId::new(1), "t", Some("g"), P, 100)
+        .unwrap();
+    r.subscribe(4, SubId::new(1), "t", Some("h"), P, 100)
+        .unwrap();
     let out = r.publish("t", msg("m")).unwrap();
     assert_eq!(out.matched, 3);
     assert_eq!(drain(&mut r, 1).len(), 1);
@@ -125,17 +138,17 @@ fn wait_member_of_group_is_skipped_when_another_has_room() {
         max_queue_per_sub: 1,
         ..RouterConfig::default()
     });
-    r.subscribe(1, 1, "t", Some("g"), OverflowPolicy::Wait, 0)
+    r.subscribe(1, SubId::new(1), "t", Some("g"), OverflowPolicy::Wait, 0)
         .unwrap();
-    r.subscribe(2, 1, "t", Some("g"), OverflowPolicy::Wait, 0)
+    r.subscribe(2, SubId::new(1), "t", Some("g"), OverflowPolicy::Wait, 0)
         .unwrap();
     r.publish("t", msg("1")).unwrap();
     r.publish("t", msg("2")).unwrap();
     assert_eq!(r.publish("t", msg("3")), Err(RouterError::Blocked));
-    r.add_credit(2, 1, 1).unwrap();
+    r.add_credit(2, SubId::new(1), 1).unwrap();
     assert!(r.poll_delivery(2).is_some());
     assert!(drain_actions(&mut r).contains(&RouterAction::Unblocked));
     // Member 1 is next in turn but full: member 2 takes it.
     assert_eq!(r.publish("t", msg("3")).unwrap().queued, 1);
-    assert_eq!(r.sub_stats(2, 1).unwrap().queued, 1);
+    assert_eq!(r.sub_stats(2, SubId::new(1)).unwrap().queued, 1);
 }

@@ -23,7 +23,7 @@ enum Op {
 impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Self {
         let conn = ConnKey::from(u8::arbitrary(g) % 3);
-        let sub = SubId::from(u8::arbitrary(g) % 4);
+        let sub = SubId::new(u64::from(u8::arbitrary(g) % 4));
         let small = u32::from(u8::arbitrary(g) % 4);
         match u8::arbitrary(g) % 10 {
             0 | 1 => Op::Subscribe {

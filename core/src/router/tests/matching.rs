@@ -6,11 +6,13 @@ use super::*;
 #[test]
 fn literal_star_and_tail_matching() {
     let mut r = router();
-    r.subscribe(1, 1, "a.b.c", None, P, 100).unwrap();
-    r.subscribe(1, 2, "a.*.c", None, P, 100).unwrap();
-    r.subscribe(1, 3, "a.>", None, P, 100).unwrap();
-    r.subscribe(1, 4, "*", None, P, 100).unwrap();
-    r.subscribe(1, 5, ">", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(1), "a.b.c", None, P, 100)
+        .unwrap();
+    r.subscribe(1, SubId::new(2), "a.*.c", None, P, 100)
+        .unwrap();
+    r.subscribe(1, SubId::new(3), "a.>", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(4), "*", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(5), ">", None, P, 100).unwrap();
 
     assert_eq!(
         receivers(&mut r, "a.b.c"),
@@ -26,8 +28,9 @@ fn literal_star_and_tail_matching() {
 #[test]
 fn tail_does_not_match_zero_tokens() {
     let mut r = router();
-    r.subscribe(1, 1, "a.>", None, P, 100).unwrap();
-    r.subscribe(1, 2, "a.b.>", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(1), "a.>", None, P, 100).unwrap();
+    r.subscribe(1, SubId::new(2), "a.b.>", None, P, 100)
+        .unwrap();
     let out = r.publish("a", msg("x")).unwrap();
     assert_eq!(out.matched, 0);
     assert_eq!(receivers(&mut r, "a.b"), vec![(1, 1)]);
@@ -37,7 +40,7 @@ fn tail_does_not_match_zero_tokens() {
 #[test]
 fn invalid_topic_is_rejected() {
     let mut r = router();
-    r.subscribe(1, 1, ">", None, P, 1).unwrap();
+    r.subscribe(1, SubId::new(1), ">", None, P, 1).unwrap();
     assert_eq!(
         r.publish("a.*", msg("x")),
         Err(RouterError::InvalidTopic(TopicError::WildcardInTopic))
@@ -66,12 +69,13 @@ fn churn_leaves_trie_empty() {
     for (i, f) in filters.iter().enumerate() {
         let group = (i % 3 == 0).then(|| format!("g{i}"));
         let conn = (i % 5) as ConnKey;
-        r.subscribe(conn, i as SubId, f, group.as_deref(), P, 1)
+        r.subscribe(conn, SubId::new(i as u64), f, group.as_deref(), P, 1)
             .unwrap();
     }
     assert!(r.root.node_count() > 10_000);
     for (i, _) in filters.iter().enumerate() {
-        r.unsubscribe((i % 5) as ConnKey, i as SubId).unwrap();
+        r.unsubscribe((i % 5) as ConnKey, SubId::new(i as u64))
+            .unwrap();
     }
     assert!(r.root.is_empty());
     assert_eq!(r.root.node_count(), 1);
@@ -100,10 +104,10 @@ impl Arbitrary for MatchCase {
 }
 
 fn check_agreement(r: &mut Router, live: &[(SubId, &str)], topic: &str) -> bool {
-    let mut expected: Vec<SubKey> = live
+    let mut expected: Vec<(ConnKey, u64)> = live
         .iter()
         .filter(|(_, f)| filter_matches(f, topic))
-        .map(|&(id, _)| (1, id))
+        .map(|&(id, _)| (1, id.get()))
         .collect();
     expected.sort_unstable();
     receivers(r, topic) == expected
@@ -116,8 +120,9 @@ fn prop_trie_agrees_with_filter_matches() {
         let mut live: Vec<(SubId, &str)> = Vec::new();
         for (i, f) in case.filters.iter().enumerate() {
             if validate_filter_ok(f) {
-                r.subscribe(1, i as SubId, f, None, P, u32::MAX).unwrap();
-                live.push((i as SubId, f));
+                r.subscribe(1, SubId::new(i as u64), f, None, P, u32::MAX)
+                    .unwrap();
+                live.push((SubId::new(i as u64), f));
             }
         }
         if !case
@@ -130,7 +135,7 @@ fn prop_trie_agrees_with_filter_matches() {
         // Remove a random subset and check again: removal must not
         // disturb the remaining subscriptions.
         live.retain(|&(id, _)| {
-            let remove = case.remove_mask & (1 << (id % 64)) != 0;
+            let remove = case.remove_mask & (1 << (id.get() % 64)) != 0;
             if remove {
                 r.unsubscribe(1, id).unwrap();
             }

@@ -27,12 +27,13 @@ fn msg(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
 }
 
-/// Drains all deliveries of `conn` as (sub_id, topic, payload) strings.
-fn drain(r: &mut Router, conn: ConnKey) -> Vec<(SubId, String, String)> {
+/// Drains all deliveries of `conn` as (sub_id, topic, payload), the id as its
+/// number and the rest as strings, so expectations read as plain literals.
+fn drain(r: &mut Router, conn: ConnKey) -> Vec<(u64, String, String)> {
     let mut out = Vec::new();
     while let Some(d) = r.poll_delivery(conn) {
         out.push((
-            d.sub_id,
+            d.sub_id.get(),
             String::from_utf8(d.topic.to_vec()).unwrap(),
             String::from_utf8(d.payload.to_vec()).unwrap(),
         ));
@@ -44,8 +45,9 @@ fn drain_actions(r: &mut Router) -> Vec<RouterAction> {
     core::iter::from_fn(|| r.poll_action()).collect()
 }
 
-/// Which (conn, sub) the router routes `topic` to, via a real publish.
-fn receivers(r: &mut Router, topic: &str) -> Vec<SubKey> {
+/// Which (conn, sub) the router routes `topic` to, via a real publish (the sub id
+/// as its number).
+fn receivers(r: &mut Router, topic: &str) -> Vec<(ConnKey, u64)> {
     r.publish(topic, msg("x")).unwrap();
     let conns: Vec<ConnKey> = r.conns.keys().copied().collect();
     let mut got = Vec::new();

@@ -8,14 +8,14 @@ fn drop_newest_policy() {
         max_queue_per_sub: 2,
         ..RouterConfig::default()
     });
-    r.subscribe(1, 1, "t", None, OverflowPolicy::DropNewest, 0)
+    r.subscribe(1, SubId::new(1), "t", None, OverflowPolicy::DropNewest, 0)
         .unwrap();
     for p in ["1", "2", "3", "4"] {
         r.publish("t", Bytes::from_static(p.as_bytes())).unwrap();
     }
-    let s = r.sub_stats(1, 1).unwrap();
+    let s = r.sub_stats(1, SubId::new(1)).unwrap();
     assert_eq!((s.queued, s.dropped, s.queued_bytes), (2, 2, 2));
-    r.add_credit(1, 1, 10).unwrap();
+    r.add_credit(1, SubId::new(1), 10).unwrap();
     let got: Vec<_> = drain(&mut r, 1).into_iter().map(|d| d.2).collect();
     assert_eq!(got, vec!["1", "2"]);
 }
@@ -26,7 +26,7 @@ fn drop_oldest_policy() {
         max_queue_per_sub: 2,
         ..RouterConfig::default()
     });
-    r.subscribe(1, 1, "t", None, OverflowPolicy::DropOldest, 0)
+    r.subscribe(1, SubId::new(1), "t", None, OverflowPolicy::DropOldest, 0)
         .unwrap();
     let mut outs = Vec::new();
     for p in ["1", "2", "3", "4"] {
@@ -40,9 +40,9 @@ fn drop_oldest_policy() {
             dropped: 1
         }
     );
-    let s = r.sub_stats(1, 1).unwrap();
+    let s = r.sub_stats(1, SubId::new(1)).unwrap();
     assert_eq!((s.queued, s.dropped), (2, 2));
-    r.add_credit(1, 1, 10).unwrap();
+    r.add_credit(1, SubId::new(1), 10).unwrap();
     let got: Vec<_> = drain(&mut r, 1).into_iter().map(|d| d.2).collect();
     assert_eq!(got, vec!["3", "4"]);
 }
@@ -53,9 +53,9 @@ fn byte_limit_and_oversized_messages() {
         max_queue_bytes_per_sub: 10,
         ..RouterConfig::default()
     });
-    r.subscribe(1, 1, "t", None, OverflowPolicy::DropOldest, 0)
+    r.subscribe(1, SubId::new(1), "t", None, OverflowPolicy::DropOldest, 0)
         .unwrap();
-    r.subscribe(1, 2, "t", None, OverflowPolicy::Wait, 0)
+    r.subscribe(1, SubId::new(2), "t", None, OverflowPolicy::Wait, 0)
         .unwrap();
     r.publish("t", Bytes::from(vec![0u8; 4])).unwrap();
     r.publish("t", Bytes::from(vec![0u8; 4])).unwrap();
@@ -64,7 +64,7 @@ fn byte_limit_and_oversized_messages() {
         r.publish("t", Bytes::from(vec![0u8; 4])),
         Err(RouterError::Blocked)
     );
-    r.unsubscribe(1, 2).unwrap();
+    r.unsubscribe(1, SubId::new(2)).unwrap();
     assert_eq!(drain_actions(&mut r), vec![RouterAction::Unblocked]);
     // DropOldest evicts both 4-byte messages to fit a 9-byte one.
     let out = r.publish("t", Bytes::from(vec![0u8; 9])).unwrap();
@@ -76,10 +76,10 @@ fn byte_limit_and_oversized_messages() {
             dropped: 2
         }
     );
-    assert_eq!(r.sub_stats(1, 1).unwrap().queued_bytes, 9);
+    assert_eq!(r.sub_stats(1, SubId::new(1)).unwrap().queued_bytes, 9);
     // A payload larger than the whole budget still reaches an empty queue
     // (DropOldest makes it empty first; a fresh Wait subscription is empty).
-    r.subscribe(1, 3, "t", None, OverflowPolicy::Wait, 0)
+    r.subscribe(1, SubId::new(3), "t", None, OverflowPolicy::Wait, 0)
         .unwrap();
     let out = r.publish("t", Bytes::from(vec![0u8; 11])).unwrap();
     assert_eq!(
@@ -90,14 +90,14 @@ fn byte_limit_and_oversized_messages() {
             dropped: 1
         }
     );
-    assert_eq!(r.sub_stats(1, 1).unwrap().queued_bytes, 11);
-    assert_eq!(r.sub_stats(1, 3).unwrap().queued_bytes, 11);
+    assert_eq!(r.sub_stats(1, SubId::new(1)).unwrap().queued_bytes, 11);
+    assert_eq!(r.sub_stats(1, SubId::new(3)).unwrap().queued_bytes, 11);
     // Behind it, the Wait subscription's queue is over budget: a publish waits.
     assert_eq!(
         r.publish("t", Bytes::from(vec![0u8; 1])),
         Err(RouterError::Blocked)
     );
-    assert_eq!(r.sub_stats(1, 3).unwrap().dropped, 0);
+    assert_eq!(r.sub_stats(1, SubId::new(3)).unwrap().dropped, 0);
 }
 
 #[test]
@@ -106,9 +106,9 @@ fn disconnect_policy() {
         max_queue_per_sub: 1,
         ..RouterConfig::default()
     });
-    r.subscribe(5, 1, "t", None, OverflowPolicy::Disconnect, 0)
+    r.subscribe(5, SubId::new(1), "t", None, OverflowPolicy::Disconnect, 0)
         .unwrap();
-    r.subscribe(5, 2, "t", None, OverflowPolicy::Disconnect, 0)
+    r.subscribe(5, SubId::new(2), "t", None, OverflowPolicy::Disconnect, 0)
         .unwrap();
     r.publish("t", msg("1")).unwrap();
     let out = r.publish("t", msg("2")).unwrap();
@@ -131,15 +131,18 @@ fn disconnect_policy() {
         .collect();
     assert_eq!(
         disconnects,
-        vec![&RouterAction::Disconnect { conn: 5, sub_id: 1 }]
+        vec![&RouterAction::Disconnect {
+            conn: 5,
+            sub_id: SubId::new(1)
+        }]
     );
     // Each subscription's drops are reported once, with the running total.
     assert!(actions.contains(&RouterAction::Dropped {
         conn: 5,
-        sub_id: 1,
+        sub_id: SubId::new(1),
         total: 11
     }));
-    assert_eq!(r.sub_stats(5, 1).unwrap().dropped, 11);
+    assert_eq!(r.sub_stats(5, SubId::new(1)).unwrap().dropped, 11);
     assert_eq!(r.remove_connection(5), 2);
     assert!(r.is_empty());
 }
@@ -150,29 +153,47 @@ fn wait_blocks_whole_publish_then_unblocks_once() {
         max_queue_per_sub: 2,
         ..RouterConfig::default()
     });
-    r.subscribe(1, 1, "t.>", None, OverflowPolicy::Wait, 0)
+    r.subscribe(1, SubId::new(1), "t.>", None, OverflowPolicy::Wait, 0)
         .unwrap();
-    r.subscribe(2, 1, "t.x", None, OverflowPolicy::DropNewest, 0)
+    r.subscribe(2, SubId::new(1), "t.x", None, OverflowPolicy::DropNewest, 0)
         .unwrap();
-    r.subscribe(3, 1, "t.*", Some("g"), OverflowPolicy::DropNewest, 0)
-        .unwrap();
-    r.subscribe(4, 1, "t.*", Some("g"), OverflowPolicy::DropNewest, 0)
-        .unwrap();
+    r.subscribe(
+        3,
+        SubId::new(1),
+        "t.*",
+        Some("g"),
+        OverflowPolicy::DropNewest,
+        0,
+    )
+    .unwrap();
+    r.subscribe(
+        4,
+        SubId::new(1),
+        "t.*",
+        Some("g"),
+        OverflowPolicy::DropNewest,
+        0,
+    )
+    .unwrap();
     r.publish("t.x", msg("1")).unwrap();
     r.publish("t.x", msg("2")).unwrap();
-    let before: Vec<_> = [1, 2, 3, 4].map(|c| r.sub_stats(c, 1).unwrap()).into();
+    let before: Vec<_> = [1, 2, 3, 4]
+        .map(|c| r.sub_stats(c, SubId::new(1)).unwrap())
+        .into();
     let cursor_before = r.groups.values().next().unwrap().last;
 
     for _ in 0..3 {
         assert_eq!(r.publish("t.x", msg("3")), Err(RouterError::Blocked));
     }
-    let after: Vec<_> = [1, 2, 3, 4].map(|c| r.sub_stats(c, 1).unwrap()).into();
+    let after: Vec<_> = [1, 2, 3, 4]
+        .map(|c| r.sub_stats(c, SubId::new(1)).unwrap())
+        .into();
     assert_eq!(before, after, "nothing enqueued or dropped anywhere");
     assert_eq!(r.groups.values().next().unwrap().last, cursor_before);
     assert!(drain_actions(&mut r).is_empty());
 
     // Room appears in the Wait queue: exactly one Unblocked.
-    r.add_credit(1, 1, 10).unwrap();
+    r.add_credit(1, SubId::new(1), 10).unwrap();
     assert_eq!(drain_actions(&mut r), vec![RouterAction::Ready { conn: 1 }]);
     assert!(r.poll_delivery(1).is_some());
     assert!(r.poll_delivery(1).is_some());

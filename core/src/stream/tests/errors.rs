@@ -11,7 +11,7 @@ fn refusal_flood_is_a_connection_error() {
     let mut s = Streams::new(false, small, (&StreamConfig::default()).into());
     let mut result = Ok(());
     for i in 0..(MIN_REFUSE_QUEUE as u64 + 1) {
-        result = s.on_data(2 * i + 1, true, false, &[], T0);
+        result = s.on_data(StreamId::new(2 * i + 1), true, false, &[], T0);
     }
     assert_eq!(result, Err(StreamProtoError::StreamLimit));
 }
@@ -21,18 +21,20 @@ fn receiving_beyond_window_is_flow_control_error() {
     let mut s = Streams::new(false, cfg(1000, 1500), (&cfg(1000, 1500)).into());
     let big = Bytes::from(vec![0u8; 1001]);
     assert_eq!(
-        s.on_data(1, true, false, &big, T0),
+        s.on_data(StreamId::new(1), true, false, &big, T0),
         Err(StreamProtoError::FlowControl)
     );
-    s.on_data(1, true, false, &vec![0u8; 1000], T0).unwrap();
+    s.on_data(StreamId::new(1), true, false, &vec![0u8; 1000], T0)
+        .unwrap();
     assert_eq!(
-        s.on_data(1, false, false, b"x", T0),
+        s.on_data(StreamId::new(1), false, false, b"x", T0),
         Err(StreamProtoError::FlowControl)
     );
     // Connection window: 500 left, two streams try more.
-    s.on_data(3, true, false, &vec![0u8; 500], T0).unwrap();
+    s.on_data(StreamId::new(3), true, false, &vec![0u8; 500], T0)
+        .unwrap();
     assert_eq!(
-        s.on_data(5, true, false, b"x", T0),
+        s.on_data(StreamId::new(5), true, false, b"x", T0),
         Err(StreamProtoError::FlowControl)
     );
 }
@@ -47,33 +49,33 @@ fn protocol_errors() {
     let e = |r: Result<(), StreamProtoError>| r.unwrap_err();
     // Wrong parity, id 0, never-opened ids.
     assert_eq!(
-        e(s.on_data(2, true, false, &[], T0)),
+        e(s.on_data(StreamId::new(2), true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(0, true, false, &[], T0)),
+        e(s.on_data(StreamId::new(0), true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(1, false, false, &[], T0)),
+        e(s.on_data(StreamId::new(1), false, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(e(s.on_window_update(1, 5)), StreamProtoError::StreamState);
     assert_eq!(e(s.on_window_update(2, 5)), StreamProtoError::StreamState);
-    s.on_data(5, true, false, &[], T0).unwrap();
+    s.on_data(StreamId::new(5), true, false, &[], T0).unwrap();
     // Re-open, or open a lower id.
     assert_eq!(
-        e(s.on_data(5, true, false, &[], T0)),
+        e(s.on_data(StreamId::new(5), true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     assert_eq!(
-        e(s.on_data(3, true, false, &[], T0)),
+        e(s.on_data(StreamId::new(3), true, false, &[], T0)),
         StreamProtoError::StreamState
     );
     // Data after FIN.
-    s.on_data(5, false, true, &[], T0).unwrap();
+    s.on_data(StreamId::new(5), false, true, &[], T0).unwrap();
     assert_eq!(
-        e(s.on_data(5, false, false, b"x", T0)),
+        e(s.on_data(StreamId::new(5), false, false, b"x", T0)),
         StreamProtoError::StreamState
     );
     // Credit overflow, per stream and for the connection.
@@ -86,11 +88,11 @@ fn protocol_errors() {
         StreamProtoError::FlowControl
     );
     s.on_window_update(5, 1000).unwrap();
-    assert_eq!(s.send_window(5), Some(256 * 1024 + 1000));
+    assert_eq!(s.send_window(StreamId::new(5)), Some(256 * 1024 + 1000));
     // Our own id the peer cannot know about yet.
     let mine = s.open().unwrap();
     assert_eq!(
-        e(s.on_window_update(mine, 5)),
+        e(s.on_window_update(mine.get(), 5)),
         StreamProtoError::StreamState
     );
     assert_eq!(

@@ -14,7 +14,7 @@ fn sender_stops_exactly_at_window() {
     let mut per_stream = [0u64; 3];
     while let Some(f) = poll_checked(&mut c, 300, T0) {
         if let StreamFrame::Data { id, data, .. } = &f {
-            per_stream[(*id / 2) as usize] += data.len() as u64;
+            per_stream[(id.get() / 2) as usize] += data.len() as u64;
         }
         deliver(&mut s, f, T0).unwrap();
     }
@@ -44,7 +44,10 @@ fn window_update_only_after_reads() {
     s.read(id, &mut [0u8; 1]).unwrap();
     assert_eq!(
         s.poll_frame(1000, T0),
-        Some(StreamFrame::WindowUpdate { id, increment: 500 })
+        Some(StreamFrame::WindowUpdate {
+            id: id.get(),
+            increment: 500
+        })
     );
     // Updates are coalesced: many reads, one frame.
     for _ in 0..5 {
@@ -52,7 +55,10 @@ fn window_update_only_after_reads() {
     }
     assert_eq!(
         s.poll_frame(1000, T0),
-        Some(StreamFrame::WindowUpdate { id, increment: 500 })
+        Some(StreamFrame::WindowUpdate {
+            id: id.get(),
+            increment: 500
+        })
     );
     assert_eq!(s.poll_frame(1000, T0), None);
     assert_eq!(s.recv_window(id), Some(1000));
@@ -124,7 +130,10 @@ fn write_blocked_changes_nothing() {
     assert_eq!(c.stats(), stats);
     assert_eq!(c.send_window(id), window);
     assert_eq!(c.write(id, &[]), Ok(0));
-    assert_eq!(c.write(99, b"x"), Err(StreamError::UnknownStream));
+    assert_eq!(
+        c.write(StreamId::new(99), b"x"),
+        Err(StreamError::UnknownStream)
+    );
     // Exactly the 100 accepted bytes go out, then room is reported.
     let f = c.poll_frame(1000, T0).unwrap();
     let mut expected = vec![1u8; 60];

@@ -6,30 +6,33 @@ use super::*;
 fn open_and_accept_with_open_flag_on_first_frame_only() {
     let (mut c, mut s) = pair(StreamConfig::default(), StreamConfig::default());
     let id = c.open().unwrap();
-    assert_eq!(id, 1);
-    assert_eq!(c.open(), Ok(3));
+    assert_eq!(id, StreamId::new(1));
+    assert_eq!(c.open(), Ok(StreamId::new(3)));
     assert_eq!(c.write(id, b"hello"), Ok(5));
     // Opening frames leave in id order, the empty one included.
     let f1 = c.poll_frame(3, T0).unwrap();
     assert_eq!(
         f1,
         StreamFrame::Data {
-            id: 1,
+            id: StreamId::new(1),
             open: true,
             fin: false,
             data: Bytes::from_static(b"hel")
         }
     );
     let f2 = c.poll_frame(3, T0).unwrap();
-    assert!(matches!(f2, StreamFrame::Data { id: 3, open: true, ref data, .. } if data.is_empty()));
+    assert!(
+        matches!(f2, StreamFrame::Data { id, open: true, ref data, .. }
+        if id == StreamId::new(3) && data.is_empty())
+    );
     let f3 = c.poll_frame(3, T0).unwrap();
     assert!(matches!(
         f3,
         StreamFrame::Data {
-            id: 1,
+            id,
             open: false,
             ..
-        }
+        } if id == StreamId::new(1)
     ));
     assert_eq!(c.poll_frame(3, T0), None);
     for f in [f1, f2, f3] {
@@ -38,21 +41,27 @@ fn open_and_accept_with_open_flag_on_first_frame_only() {
     assert_eq!(
         events(&mut s),
         vec![
-            StreamEvent::Opened(1),
-            StreamEvent::Readable(1),
-            StreamEvent::Opened(3)
+            StreamEvent::Opened(StreamId::new(1)),
+            StreamEvent::Readable(StreamId::new(1)),
+            StreamEvent::Opened(StreamId::new(3))
         ]
     );
-    assert_eq!(read_all(&mut s, 1), (b"hello".to_vec(), false));
+    assert_eq!(
+        read_all(&mut s, StreamId::new(1)),
+        (b"hello".to_vec(), false)
+    );
     // Server-opened streams are even and reach the client.
-    assert_eq!(s.open(), Ok(2));
-    s.write(2, b"x").unwrap();
+    assert_eq!(s.open(), Ok(StreamId::new(2)));
+    s.write(StreamId::new(2), b"x").unwrap();
     pump(&mut c, &mut s);
     assert_eq!(
         events(&mut c),
-        vec![StreamEvent::Opened(2), StreamEvent::Readable(2)]
+        vec![
+            StreamEvent::Opened(StreamId::new(2)),
+            StreamEvent::Readable(StreamId::new(2))
+        ]
     );
-    assert_eq!(read_all(&mut c, 2), (b"x".to_vec(), false));
+    assert_eq!(read_all(&mut c, StreamId::new(2)), (b"x".to_vec(), false));
 }
 
 #[test]
@@ -104,7 +113,7 @@ fn half_close_each_way() {
     assert_eq!(s.stats().open_streams, 0);
     // Forgotten after Closed was polled; the id is not reused.
     assert_eq!(c.read(id, &mut [0; 4]), Err(StreamError::UnknownStream));
-    assert_eq!(c.open(), Ok(3));
+    assert_eq!(c.open(), Ok(StreamId::new(3)));
 }
 
 #[test]
@@ -189,13 +198,16 @@ fn reset_both_directions_with_code() {
     assert_eq!(c.read(id, &mut [0; 8]), Err(StreamError::UnknownStream));
     assert_eq!(c.stats().resets_received, 1);
     // Late frames for the dead stream are ignored, unknown ones are not.
-    assert_eq!(c.on_window_update(id, 10), Ok(()));
+    assert_eq!(c.on_window_update(id.get(), 10), Ok(()));
     assert_eq!(c.on_reset(id, 7), Ok(()));
     assert_eq!(
         c.on_window_update(101, 10),
         Err(StreamProtoError::StreamState)
     );
-    assert_eq!(c.on_reset(101, 7), Err(StreamProtoError::StreamState));
+    assert_eq!(
+        c.on_reset(StreamId::new(101), 7),
+        Err(StreamProtoError::StreamState)
+    );
 }
 
 #[test]
@@ -228,7 +240,7 @@ fn stream_limit_on_open() {
     c.reset(a, 0).unwrap();
     assert_eq!(c.open(), Err(StreamError::Limit));
     events(&mut c);
-    assert_eq!(c.open(), Ok(5));
+    assert_eq!(c.open(), Ok(StreamId::new(5)));
     pump(&mut c, &mut s);
 }
 

@@ -54,7 +54,7 @@ fn deliver(to: &mut Streams, f: StreamFrame, now: Instant) -> Result<(), StreamP
 /// the stream and connection credit the sender had just before.
 fn poll_checked(from: &mut Streams, max_data: usize, now: Instant) -> Option<StreamFrame> {
     let conn_before = from.stats().conn_send_credit;
-    let windows: Vec<(u64, u64)> = from
+    let windows: Vec<(StreamId, u64)> = from
         .map
         .iter()
         .map(|(&id, s)| (id, s.flow.send.credit()))
@@ -92,7 +92,7 @@ fn events(s: &mut Streams) -> Vec<StreamEvent> {
     core::iter::from_fn(|| s.poll_event()).collect()
 }
 
-fn read_all(s: &mut Streams, id: u64) -> (Vec<u8>, bool) {
+fn read_all(s: &mut Streams, id: StreamId) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     let mut buf = [0u8; 333];
     loop {

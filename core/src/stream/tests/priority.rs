@@ -4,7 +4,7 @@
 use super::*;
 
 /// The ids and payload lengths of every frame `c` has, as `poll_frame` orders them.
-fn order(c: &mut Streams, max_data: usize) -> Vec<(u64, bool, usize)> {
+fn order(c: &mut Streams, max_data: usize) -> Vec<(StreamId, bool, usize)> {
     core::iter::from_fn(|| c.poll_frame(max_data, T0))
         .map(|f| match f {
             StreamFrame::Data { id, open, data, .. } => (id, open, data.len()),
@@ -72,5 +72,8 @@ fn set_priority_moves_a_queued_stream_and_clamps_the_level() {
         order(&mut c, 10),
         vec![(b, false, 10), (b, false, 10), (a, false, 10)]
     );
-    assert_eq!(c.set_priority(99, 0), Err(StreamError::UnknownStream));
+    assert_eq!(
+        c.set_priority(StreamId::new(99), 0),
+        Err(StreamError::UnknownStream)
+    );
 }

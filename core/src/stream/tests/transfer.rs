@@ -69,7 +69,7 @@ fn hundred_streams_one_mib_each_fair_and_deadlock_free() {
         max_total_send_buffer: N * 32 * 1024,
     };
     let (mut c, mut s) = pair(local, local);
-    let ids: Vec<u64> = (0..N).map(|_| c.open().unwrap()).collect();
+    let ids: Vec<StreamId> = (0..N).map(|_| c.open().unwrap()).collect();
     assert_eq!(c.open(), Err(StreamError::Limit));
     // `pattern` repeats every 256 bytes.
     let pat = pattern(0, 0, 256 * 40);
