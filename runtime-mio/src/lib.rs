@@ -92,6 +92,12 @@ mod server;
 pub use client::Client;
 pub use event_loop::EventLoop;
 pub use server::{Server, ServerOptions};
+pub use weft_core::auth::{Authenticator, PskAuthenticator};
+pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
+pub use weft_core::router::RouterConfig;
+pub use weft_core::{
+    Config, Error, ErrorCode, OverflowPolicy, Priority, RequestId, Role, StreamId, SubId,
+};
 /// The thread-pool executor for application futures, shared with `weft-uring`.
 pub use weft_driver::Executor;
 pub use weft_driver::{

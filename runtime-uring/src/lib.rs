@@ -106,6 +106,12 @@ pub use client::Client;
 pub use event_loop::EventLoop;
 #[cfg(target_os = "linux")]
 pub use server::{NextConnection, Server, ACCEPT_QUEUE};
+pub use weft_core::auth::{Authenticator, PskAuthenticator};
+pub use weft_core::conn::{CloseInfo, CloseKind, Negotiated, Outcome, Side, Stats};
+pub use weft_core::router::RouterConfig;
+pub use weft_core::{
+    Config, Error, ErrorCode, OverflowPolicy, Priority, RequestId, Role, StreamId, SubId,
+};
 pub use weft_driver::{
     block_on, block_on_timeout, BlockingStream, BlockingSubscription, BroadcastReport, Delivery,
     Handle, Hub, Peer, RecvTimeoutError, Reply,
