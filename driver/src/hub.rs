@@ -12,12 +12,17 @@ use std::vec::Vec;
 use weft_core::error::ErrorCode;
 use weft_core::router::{Router, RouterAction, RouterConfig, RouterError};
 
+mod shutdown;
+pub use shutdown::{graceful_close_limit, ShutdownReport};
+
 struct HubState {
     router: Router,
     conns: HashMap<u64, Shared>,
     /// Connections whose publish waits for room (wait policy).
     stalled: HashSet<u64>,
     next: u64,
+    /// Woken whenever a connection detaches (a graceful shutdown waits on them).
+    detach_wakers: Vec<core::task::Waker>,
 }
 
 /// Routes messages between the connections of one server. Attach each accepted
@@ -41,6 +46,7 @@ impl Hub {
                 conns: HashMap::new(),
                 stalled: HashSet::new(),
                 next: 0,
+                detach_wakers: Vec::new(),
             }),
         })
     }
@@ -77,6 +83,9 @@ impl Hub {
         h.router.remove_connection(key);
         // Removing a slow subscriber can free publishers held back by it.
         process_actions(&mut h);
+        let waiting = core::mem::take(&mut h.detach_wakers);
+        drop(h);
+        waiting.into_iter().for_each(core::task::Waker::wake);
     }
 
     /// Applies a connection's pub/sub events. Everything happens under the hub's
