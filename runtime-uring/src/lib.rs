@@ -108,7 +108,7 @@ pub use event_loop::EventLoop;
 pub use server::{NextConnection, Server, ACCEPT_QUEUE};
 pub use weft_driver::{
     block_on, block_on_timeout, BlockingStream, BlockingSubscription, Delivery, Handle,
-    RecvTimeoutError, Reply,
+    RecvTimeoutError, Reply, ShutdownReport,
 };
 /// The thread-pool executor for application futures, shared with `weft-mio`.
 pub use weft_driver::{Executor, Spawner};
