@@ -204,10 +204,12 @@ fn serve_returns_after_a_graceful_shutdown() {
 #[test]
 fn peers_that_do_not_cooperate_cannot_hold_the_shutdown() {
     // Short timeouts so the test runs quickly; the outcome is what is checked.
-    let mut config = Config::default();
-    config.handshake_timeout = Duration::from_millis(300);
-    config.drain_timeout = Duration::from_millis(300);
-    config.linger = Duration::from_millis(300);
+    let config = Config {
+        handshake_timeout: Duration::from_millis(300),
+        drain_timeout: Duration::from_millis(300),
+        linger: Duration::from_millis(300),
+        ..Config::default()
+    };
     let server = Arc::new(Server::bind("127.0.0.1:0", config).expect("bind"));
     let exec = Arc::new(Executor::new(2).expect("executor"));
     let (accepted_tx, accepted_rx) = mpsc::channel();

@@ -115,10 +115,12 @@ fn graceful_shutdown_finishes_what_is_in_flight() {
 fn uncooperative_peers_end_by_the_configured_timeouts() {
     watchdog(|| {
         // Small timeouts keep the test short; only the outcome is checked.
-        let mut config = Config::default();
-        config.handshake_timeout = Duration::from_millis(250);
-        config.drain_timeout = Duration::from_millis(250);
-        config.linger = Duration::from_millis(250);
+        let config = Config {
+            handshake_timeout: Duration::from_millis(250),
+            drain_timeout: Duration::from_millis(250),
+            linger: Duration::from_millis(250),
+            ..Config::default()
+        };
         // The application keeps every connection and answers nothing.
         let kept: Arc<Mutex<Vec<Handle>>> = Arc::default();
         let (accepted, seen) = mpsc::channel();

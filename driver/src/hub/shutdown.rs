@@ -284,10 +284,12 @@ mod tests {
 
     #[test]
     fn the_limit_adds_the_configured_timeouts() {
-        let mut c = Config::default();
-        c.handshake_timeout = Duration::from_millis(100);
-        c.drain_timeout = Duration::from_millis(200);
-        c.linger = Duration::from_millis(300);
+        let mut c = Config {
+            handshake_timeout: Duration::from_millis(100),
+            drain_timeout: Duration::from_millis(200),
+            linger: Duration::from_millis(300),
+            ..Config::default()
+        };
         assert_eq!(graceful_close_limit(&c), Duration::from_millis(600) + SLACK);
         c.drain_timeout = Duration::MAX;
         assert_eq!(graceful_close_limit(&c), Duration::MAX);
