@@ -19,6 +19,9 @@ use weft_core::config::Priority;
 use weft_core::error::ErrorCode;
 use weft_core::router::{PublishOutcome, Router, RouterAction, RouterConfig, RouterError};
 
+mod shutdown;
+pub use shutdown::{graceful_close_limit, ShutdownReport};
+
 struct HubState {
     router: Router,
     conns: HashMap<u64, Shared>,
@@ -27,6 +30,8 @@ struct HubState {
     /// The server application's own publishes waiting for room (wait policy).
     publish_waiters: Vec<Waker>,
     next: u64,
+    /// Woken whenever a connection detaches (a graceful shutdown waits on them).
+    detach_wakers: Vec<core::task::Waker>,
 }
 
 /// Who a connection is, as [`Hub::broadcast_where`] shows it to its predicate.
@@ -73,6 +78,7 @@ impl Hub {
                 stalled: HashSet::new(),
                 publish_waiters: Vec::new(),
                 next: 0,
+                detach_wakers: Vec::new(),
             }),
         })
     }
@@ -172,6 +178,9 @@ impl Hub {
         h.router.remove_connection(key);
         // Removing a slow subscriber can free publishers held back by it.
         process_actions(&mut h);
+        let waiting = core::mem::take(&mut h.detach_wakers);
+        drop(h);
+        waiting.into_iter().for_each(core::task::Waker::wake);
     }
 
     /// Applies a connection's pub/sub events. Everything happens under the hub's

@@ -12,8 +12,10 @@
 //! - [`Handle`] and its futures: the application side. They work on any executor and
 //!   are safe to drop (a dropped request is cancelled on the wire). `batch`:
 //!   [`Handle::send_many`], many messages per lock and wake-up.
-//! - [`Hub`]: server-side routing of publish/subscribe across connections, and the
-//!   server application's own publishes and broadcasts.
+//! - [`Hub`]: server-side routing of publish/subscribe across connections, the
+//!   server application's own publishes and broadcasts, and a server's graceful
+//!   shutdown over its connections in blocking form ([`Hub::close_all_and_wait`],
+//!   [`ShutdownReport`]).
 //! - [`IoTask`]: the one I/O task of the async adapters (`weft-tokio`, `weft-smol`),
 //!   a future generic over a [`Transport`] and a [`Timer`]; [`mem`] has in-memory
 //!   stand-ins for both.
@@ -88,7 +90,7 @@ pub use handle::{
     AcceptStream, Closed, Connected, Handle, IncomingRequest, NextDelivery, NextMessage,
     NextMessages, NextRequest, RequestFuture, SendFuture, Subscription, WeftStream,
 };
-pub use hub::{BroadcastReport, Hub, HubPublish, Peer};
+pub use hub::{graceful_close_limit, BroadcastReport, Hub, HubPublish, Peer, ShutdownReport};
 pub use io::{Timer, Transport};
 pub use reply::{Reply, RequestError};
 pub use serve::{Answer, RequestCancelled, RequestInfo};

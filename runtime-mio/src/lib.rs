@@ -37,7 +37,10 @@
 //! assert_eq!(unknown.outcome, Outcome::Error(404));
 //! client.close();
 //!
-//! server.stop(); // `serve` returns
+//! // Stops accepting, closes every connection gracefully, waits until they
+//! // ended; `serve` returns.
+//! let report = server.graceful_shutdown();
+//! assert!(report.all_graceful(), "{report:?}");
 //! serving.join().expect("serving thread")?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -70,7 +73,8 @@
 //!
 //! The loop's poll timeout is the earliest deadline of all its connections (a
 //! binary heap with lazily discarded stale entries). Commands from other threads
-//! (connect, listen, shutdown) go through a queue and the mio waker. A listener
+//! (connect, listen, stop listening, shutdown) go through a queue and the mio
+//! waker. A listener
 //! accepts while the server's accept queue has room; every accepted connection
 //! gets a driver attached to the server's [`Hub`](weft_driver::Hub), which
 //! routes publish/subscribe across the server's connections.
@@ -102,7 +106,7 @@ pub use weft_core::{
 pub use weft_driver::Executor;
 pub use weft_driver::{
     block_on, block_on_timeout, BlockingStream, BlockingSubscription, BroadcastReport, Delivery,
-    Handle, Hub, Peer, RecvTimeoutError, Reply,
+    Handle, Hub, Peer, RecvTimeoutError, Reply, ShutdownReport,
 };
 
 use std::sync::{Mutex, MutexGuard};

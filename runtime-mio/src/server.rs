@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use weft_core::router::RouterConfig;
 use weft_core::Config;
 use weft_driver::Executor;
-use weft_driver::{Handle, Hub, DEFAULT_QUEUE_CAP};
+use weft_driver::{graceful_close_limit, Handle, Hub, ShutdownReport, DEFAULT_QUEUE_CAP};
 
 /// Settings of a [`Server`] beyond the connection [`Config`].
 #[derive(Clone, Debug)]
@@ -41,6 +41,9 @@ impl Default for ServerOptions {
 struct AcceptState {
     queue: VecDeque<Handle>,
     closed: bool,
+    /// A graceful shutdown is waiting for the connections to end: [`Server::serve`]
+    /// keeps its workers until then, so its handlers finish their requests.
+    draining: bool,
     /// The loop's waker for the listener: woken when room appears or on close.
     waker: Option<Waker>,
 }
@@ -102,6 +105,21 @@ impl AcceptQueue {
         }
     }
 
+    /// Marks a graceful shutdown under way until the guard is dropped.
+    fn drain(&self) -> Draining<'_> {
+        lock(&self.state).draining = true;
+        Draining(self)
+    }
+
+    /// Blocks while a graceful shutdown is under way (it always ends: see
+    /// [`Server::graceful_shutdown`]).
+    fn wait_drained(&self) {
+        let mut st = lock(&self.state);
+        while st.draining {
+            st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     fn pop(&self, deadline: Option<Instant>) -> io::Result<Option<Handle>> {
         let mut st = lock(&self.state);
         loop {
@@ -137,6 +155,16 @@ impl AcceptQueue {
     }
 }
 
+/// Ends a graceful shutdown's wait when dropped, even by a panic.
+struct Draining<'a>(&'a AcceptQueue);
+
+impl Drop for Draining<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).draining = false;
+        self.0.ready.notify_all();
+    }
+}
+
 /// A Weft server: a listening socket and one event-loop thread that drives every
 /// accepted connection (thousands of them). Publish/subscribe is routed across the
 /// server's connections by its [`Hub`].
@@ -144,8 +172,10 @@ impl AcceptQueue {
 /// Take connections with [`accept`](Self::accept) (a [`Handle`] each, usable from
 /// any thread or executor), or let [`serve`](Self::serve) /
 /// [`serve_with`](Self::serve_with) run them on a fixed pool of worker threads.
-/// Dropping the server (or [`shutdown`](Self::shutdown)) stops its loop and drops
-/// its connections; [`stop`](Self::stop) only stops accepting.
+/// [`graceful_shutdown`](Self::graceful_shutdown) stops accepting, closes every
+/// connection gracefully and returns once they all ended. Dropping the server (or
+/// [`shutdown`](Self::shutdown)) stops its loop at once and drops its
+/// connections; [`stop`](Self::stop) only stops accepting.
 pub struct Server {
     ev: EventLoop,
     queue: Arc<AcceptQueue>,
@@ -198,6 +228,7 @@ impl Server {
             state: Mutex::new(AcceptState {
                 queue: VecDeque::new(),
                 closed: false,
+                draining: false,
                 waker: None,
             }),
             ready: Condvar::new(),
@@ -249,7 +280,9 @@ impl Server {
     /// (returns `Ok` then): `handler` maps subject and payload to a result payload,
     /// or an application error code and message. The connections run on a fixed
     /// pool of worker threads (as many as the machine has cores, at most four),
-    /// shut down when this returns; requests of all connections share it.
+    /// shut down when this returns; requests of all connections share it. After a
+    /// [`graceful_shutdown`](Self::graceful_shutdown) it returns once that
+    /// returned, so the handlers answer the requests in flight.
     pub fn serve<H>(&self, handler: H) -> io::Result<()>
     where
         H: Fn(&[u8], &[u8]) -> Result<Vec<u8>, (u64, String)> + Send + Sync + 'static,
@@ -261,12 +294,15 @@ impl Server {
             let handler = handler.clone();
             async move { h.serve(|s, p| handler(s, p)).await }
         });
+        self.queue.wait_drained();
         exec.shutdown();
         r
     }
 
     /// Runs `app(handle)` on `exec` for every accepted connection until the server
-    /// stops (returns `Ok` then).
+    /// stops (returns `Ok` then). The applications go on running on `exec`: after a
+    /// [`graceful_shutdown`](Self::graceful_shutdown), shut `exec` down once that
+    /// returned, not before, or the requests in flight go unanswered.
     pub fn serve_with<F, Fut>(&self, exec: &Executor, mut app: F) -> io::Result<()>
     where
         F: FnMut(Handle) -> Fut,
@@ -288,11 +324,62 @@ impl Server {
         self.queue.close();
     }
 
-    /// Stops accepting and stops the event loop: every connection is dropped (its
-    /// handles see the connection lost) and the loop thread is joined.
+    /// Stops at once, abruptly: stops accepting and stops the event loop; every
+    /// connection is dropped without a CLOSE (its handles and its peer see the
+    /// connection lost, as when a server process dies) and the loop thread is
+    /// joined. For an end that lets the connections finish, use
+    /// [`graceful_shutdown`](Self::graceful_shutdown).
     pub fn shutdown(&self) {
         self.stop();
         self.ev.shutdown();
+    }
+
+    /// Shuts down gracefully, blocking until done: stops accepting (the listener
+    /// closes; connections accepted but not taken by [`accept`](Self::accept) are
+    /// closed too), closes every connection with `NO_ERROR` (each finishes its
+    /// in-flight work, bounded by its `drain_timeout`, then lingers as spec 15.5
+    /// says, bounded by `linger`), waits until every connection has ended, then
+    /// stops the event loop as [`shutdown`](Self::shutdown) does. It always
+    /// returns: connections still open after
+    /// [`graceful_close_limit`](weft_driver::graceful_close_limit) of the
+    /// configuration (23 s by default) are cut, and the report counts them.
+    ///
+    /// The applications' handles see their connection end (reads return `None`);
+    /// a [`serve`](Self::serve) in progress returns after this, having answered
+    /// the requests in flight. Must not be called from a future or from the loop
+    /// thread.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use weft_core::Config;
+    /// use weft_mio::{Client, Server};
+    ///
+    /// let server = Arc::new(Server::bind("127.0.0.1:0", Config::default())?);
+    /// let serving = {
+    ///     let server = server.clone();
+    ///     std::thread::spawn(move || server.serve(|_, payload| Ok(payload.to_vec())))
+    /// };
+    /// let client = Client::connect(server.local_addr(), Config::default())?;
+    /// assert_eq!(&client.request(b"echo", b"hi", None)?.payload[..], b"hi");
+    ///
+    /// let report = server.graceful_shutdown();
+    /// assert!(report.all_graceful(), "{report:?}");
+    /// serving.join().expect("serving thread")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn graceful_shutdown(&self) -> ShutdownReport {
+        // Before the queue closes, so that `serve` keeps its workers.
+        let draining = self.queue.drain();
+        self.stop();
+        self.ev.stop_listening();
+        let report = self
+            .queue
+            .hub
+            .close_all_and_wait(graceful_close_limit(&self.queue.config));
+        // What is left was cut at the limit (the report says so).
+        self.ev.shutdown();
+        drop(draining);
+        report
     }
 }
 

@@ -114,7 +114,7 @@ pub use weft_core::{
 };
 pub use weft_driver::{
     block_on, block_on_timeout, BlockingStream, BlockingSubscription, BroadcastReport, Delivery,
-    Handle, Hub, Peer, RecvTimeoutError, Reply,
+    Handle, Hub, Peer, RecvTimeoutError, Reply, ShutdownReport,
 };
 /// The thread-pool executor for application futures, shared with `weft-mio`.
 pub use weft_driver::{Executor, Spawner};

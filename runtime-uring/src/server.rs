@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use weft_core::router::RouterConfig;
 use weft_core::Config;
-use weft_driver::{block_on, Handle, Hub};
+use weft_driver::{block_on, graceful_close_limit, Handle, Hub, ShutdownReport};
 
 /// Most accepted connections that wait in [`Server::accept`]'s queue; more are
 /// closed at once.
@@ -52,10 +52,14 @@ impl AcceptQueue {
 /// run on the same loop, attached to the server's [`Hub`] (publish/subscribe
 /// across them).
 ///
-/// Dropping it (or [`shutdown`](Self::shutdown)) stops accepting, drops every
-/// connection (their handles see the connection lost) and joins the loop.
+/// [`graceful_shutdown`](Self::graceful_shutdown) stops accepting, closes every
+/// connection gracefully and returns once they all ended. Dropping it (or
+/// [`shutdown`](Self::shutdown)) stops accepting, drops every connection (their
+/// handles see the connection lost) and joins the loop.
 pub struct Server {
     addr: SocketAddr,
+    /// The connections' configuration: its timeouts bound a graceful shutdown.
+    config: Config,
     hub: Arc<Hub>,
     accepted: Option<Arc<AcceptQueue>>,
     event_loop: EventLoop,
@@ -93,9 +97,15 @@ impl Server {
         let addr = listener.local_addr()?;
         let event_loop = EventLoop::new()?;
         let hub = Hub::new(RouterConfig::default());
-        event_loop.listen(listener, config, hub.clone(), Box::new(on_connection));
+        event_loop.listen(
+            listener,
+            config.clone(),
+            hub.clone(),
+            Box::new(on_connection),
+        );
         Ok(Server {
             addr,
+            config,
             hub,
             accepted: None,
             event_loop,
@@ -126,8 +136,51 @@ impl Server {
         }
     }
 
-    /// Stops now (the same as dropping it).
+    /// Stops now, abruptly (the same as dropping it): stops accepting and drops
+    /// every connection without a CLOSE (their handles and peers see the
+    /// connection lost, as when a server process dies). For an end that lets the
+    /// connections finish, use [`graceful_shutdown`](Self::graceful_shutdown).
     pub fn shutdown(self) {}
+
+    /// Shuts down gracefully, blocking until done: stops accepting (the listener
+    /// closes; connections waiting in [`accept`](Self::accept)'s queue are closed
+    /// too, and `accept` returns `None`), closes every connection with `NO_ERROR`
+    /// (each finishes its in-flight work, bounded by its `drain_timeout`, then
+    /// lingers as spec 15.5 says, bounded by `linger`), waits until every
+    /// connection has ended, then stops the loop. It always returns: connections
+    /// still open after
+    /// [`graceful_close_limit`](weft_driver::graceful_close_limit) of the
+    /// configuration (23 s by default) are cut, and the report counts them.
+    ///
+    /// The applications' handles see their connection end (reads return `None`).
+    /// Must not be called from a future or from the loop's `on_connection`.
+    ///
+    /// ```
+    /// use weft_core::Config;
+    /// use weft_uring::{Client, Server};
+    ///
+    /// let server = Server::bind("127.0.0.1:0", Config::default())?;
+    /// let client = Client::connect(server.local_addr(), Config::default())?;
+    /// let conn = server.accept().expect("a connection");
+    /// let serving = std::thread::spawn(move || {
+    ///     weft_driver::block_on(conn.serve(|_, payload| Ok(payload.to_vec())))
+    /// });
+    /// assert_eq!(&client.request(b"echo", b"hi", None).expect("reply").payload[..], b"hi");
+    ///
+    /// let report = server.graceful_shutdown();
+    /// assert!(report.all_graceful(), "{report:?}");
+    /// serving.join().expect("serving thread");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn graceful_shutdown(self) -> ShutdownReport {
+        // Dropped, not kept: their last handle going closes them gracefully.
+        drop(self.accepted.as_ref().map(|q| q.close()));
+        self.event_loop.stop_listening();
+        // Dropping the server afterwards stops the loop, cutting what the limit
+        // left (the report says so).
+        self.hub
+            .close_all_and_wait(graceful_close_limit(&self.config))
+    }
 }
 
 impl Drop for Server {

@@ -60,6 +60,8 @@ enum Command {
         listener: TcpListener,
         queue: Arc<AcceptQueue>,
     },
+    /// Close the listeners, then say so: from then on nothing is accepted.
+    StopListening(std::sync::mpsc::Sender<()>),
     /// Drop every connection and listener and stop.
     Shutdown,
     /// The last [`EventLoop`] is gone: close the listeners, and stop once the last
@@ -250,6 +252,28 @@ impl EventLoop {
         self.owner.ctl.send(Command::Listen { listener, queue })
     }
 
+    /// Closes the loop's listeners and returns once they are closed: no accept is
+    /// in progress then, so no connection is accepted after this returns. Returns
+    /// at once if the loop has stopped.
+    pub(crate) fn stop_listening(&self) {
+        let (done, closed) = std::sync::mpsc::channel();
+        if self.owner.ctl.send(Command::StopListening(done)).is_err() {
+            return;
+        }
+        // The loop answers between two turns, or drops the command as it stops.
+        // Only a loop thread that panicked does neither: hence the check.
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            closed.recv_timeout(Duration::from_millis(100))
+        {
+            if lock(&self.owner.thread)
+                .as_ref()
+                .is_none_or(JoinHandle::is_finished)
+            {
+                return;
+            }
+        }
+    }
+
     /// Connections the loop currently drives (including those finishing).
     pub fn connections(&self) -> usize {
         self.owner.ctl.connections.load(Ordering::Acquire)
@@ -350,6 +374,10 @@ impl Loop {
                         if let Some(t) = self.add_listener(listener, queue) {
                             mark(&mut self.slots, &mut todo, t);
                         }
+                    }
+                    Command::StopListening(done) => {
+                        self.close_listeners();
+                        let _ = done.send(());
                     }
                     Command::Shutdown => {
                         self.stop();

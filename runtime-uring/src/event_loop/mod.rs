@@ -103,6 +103,8 @@ enum Command {
     Listen(Box<Listener>),
     /// Stop listening, and stop once every connection has finished.
     StopWhenIdle,
+    /// Stop listening (connections go on), then say so.
+    StopListening(std::sync::mpsc::Sender<()>),
     /// Stop now: every connection is dropped.
     StopNow,
     /// Tests: report the loop's buffers.
@@ -293,6 +295,26 @@ impl EventLoop {
         ))));
     }
 
+    /// Stops listening and returns once the loop did: an accept completing later
+    /// is dropped, so no connection is accepted after this returns. Returns at
+    /// once if the loop has stopped.
+    pub(crate) fn stop_listening(&self) {
+        let Some(thread) = &self.thread else {
+            return;
+        };
+        let (done, stopped) = std::sync::mpsc::channel();
+        self.notify.command(Command::StopListening(done));
+        // The loop answers as it takes its commands; a loop thread that ended
+        // (its ring failed) never will, hence the check.
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(Duration::from_millis(100))
+        {
+            if thread.is_finished() {
+                return;
+            }
+        }
+    }
+
     /// Stops now: stops listening, drops every connection (their handles see the
     /// connection lost) and waits for the thread to end.
     pub fn shutdown(mut self) {
@@ -410,6 +432,13 @@ impl Loop {
                     for id in ids {
                         self.close_listener(id);
                     }
+                }
+                Command::StopListening(done) => {
+                    let ids: Vec<u64> = self.listeners.keys().copied().collect();
+                    for id in ids {
+                        self.close_listener(id);
+                    }
+                    let _ = done.send(());
                 }
                 Command::StopNow => self.stop_now = true,
                 #[cfg(test)]
