@@ -65,13 +65,12 @@ fn graceful_shutdown_drains_in_flight_work_and_closes_gracefully() {
 }
 
 /// The same with the client flooding messages until the server's CLOSE arrives.
-/// It fails today: the server's application falls behind, the server's core
-/// holds the client's last record (its CLOSE and up to a record of messages)
-/// unprocessed when the client's end of stream arrives, and `handle_eof` ends
-/// the connection as lost without processing it. The client is told the close
-/// was graceful, and the messages of that record are lost.
+/// The server's application falls behind, so the server's core still holds the
+/// client's last record (its CLOSE and up to a record of messages) unprocessed
+/// when the client's end of stream arrives; that input is processed before the
+/// end applies (spec 15.4). Before that fix the record was dropped, the client
+/// was told the close was graceful, and its last messages were lost.
 #[test]
-#[ignore = "core: end of stream drops the record it holds unprocessed (see the doc comment)"]
 fn graceful_shutdown_loses_nothing_when_the_application_falls_behind() {
     graceful_shutdown_while(Probe::Messages);
 }

@@ -33,6 +33,10 @@ pub(super) struct Closing {
     /// starts once the connection is up, so what was accepted before is sent first
     /// (spec 15.1).
     pub(super) after_handshake: Option<(ErrorCode, heapless::String<{ frame::MAX_REASON }>)>,
+    /// The transport ended while input already taken was not processed yet
+    /// (processing paused on a full event queue). That input may hold the peer's
+    /// last messages and its CLOSE, so the end applies once it is used up.
+    pub(super) eof_pending: bool,
 }
 
 impl Closing {
@@ -47,6 +51,7 @@ impl Closing {
             close_reason: heapless::String::new(),
             closed_event: false,
             after_handshake: None,
+            eof_pending: false,
         }
     }
 }
@@ -255,6 +260,25 @@ impl Connection {
 
     /// The transport ended (EOF or reset): how the connection ended follows from
     /// how far closing had come.
+    /// The transport ended: at once, or (when input taken is still waiting for
+    /// room in the event queue) once that input is processed.
+    pub(super) fn on_eof(&mut self) {
+        if self.events_full() && !matches!(self.phase, Phase::Closed | Phase::Failing) {
+            self.closing.eof_pending = true;
+        } else {
+            self.on_transport_end();
+        }
+    }
+
+    /// Applies an end of transport that waited for paused input, once processing
+    /// ran out of input rather than of event room.
+    pub(super) fn apply_pending_eof(&mut self) {
+        if self.closing.eof_pending && !self.events_full() {
+            self.closing.eof_pending = false;
+            self.on_transport_end();
+        }
+    }
+
     pub(super) fn on_transport_end(&mut self) {
         if self.phase == Phase::Closed {
             return;

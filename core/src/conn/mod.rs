@@ -471,10 +471,14 @@ impl Connection {
         take
     }
 
-    /// The transport ended (EOF or reset).
+    /// The transport ended (EOF or reset). Input already taken by
+    /// [`handle_input`](Self::handle_input) but not processed yet (processing
+    /// pauses while the event queue is full) is still processed first, as
+    /// [`poll_event`](Self::poll_event) makes room: what the peer sent before its
+    /// end, its CLOSE included, is not dropped.
     pub fn handle_eof(&mut self, now: Instant) {
-        let _ = now;
-        self.on_transport_end();
+        self.process(now);
+        self.on_eof();
     }
 
     /// Call when the instant of [`poll_timeout`](Self::poll_timeout) has passed.

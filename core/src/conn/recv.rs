@@ -26,8 +26,9 @@ impl Connection {
     /// Each step consumes at least one frame or record, so the work is bounded by
     /// the input.
     pub(super) fn process(&mut self, now: Instant) {
-        while self.events.len() < EVENT_SOFT_CAP {
+        while !self.events_full() {
             if matches!(self.phase, Phase::Failing | Phase::Closed) {
+                self.apply_pending_eof();
                 return;
             }
             #[cfg(feature = "alloc")]
@@ -55,6 +56,12 @@ impl Connection {
         #[cfg(feature = "alloc")]
         self.drain_stream_events();
         self.check_drained(now);
+        self.apply_pending_eof();
+    }
+
+    /// Processing pauses here: the event queue holds its soft cap.
+    pub(super) fn events_full(&self) -> bool {
+        self.events.len() >= EVENT_SOFT_CAP
     }
 
     /// Without `alloc`: drops records already read from the receive buffer once no

@@ -249,3 +249,49 @@ fn close_info_says_who_closed_how_and_why() {
     };
     assert!(e.source().is_none());
 }
+
+/// The transport's end arriving while the receiver's event queue is full does not
+/// drop the input it already took (found by weft-mio's graceful shutdown test, in
+/// which a server whose application fell behind lost the last record of a
+/// client's messages, with its CLOSE, while the client was told the close was
+/// graceful): the messages and the CLOSE in it are processed as the events are
+/// taken, and the close is graceful on both sides.
+#[test]
+fn end_of_transport_waits_for_input_paused_on_a_full_event_queue() {
+    let mut p = Pair::connected();
+    p.server.close(p.now, ErrorCode::NO_ERROR, "shutdown");
+    let mut close = Vec::new();
+    crate::testing::flush(&mut p.server, p.now, &mut close);
+    // The client queued 100 messages before the server's CLOSE reached it: they
+    // go out ahead of its own CLOSE.
+    for i in 0..100u32 {
+        p.client
+            .send_message(&i.to_le_bytes(), Priority::Normal)
+            .unwrap();
+    }
+    let mut client_events = Vec::new();
+    let wire = crate::testing::feed(&mut p.client, p.now, &close, &mut client_events);
+    assert!(p.client.is_closed(), "the client finished its side");
+    // The server takes all of it while nobody polls its events (an application
+    // that fell behind), then the transport ends.
+    assert_eq!(p.server.handle_input(p.now, &wire), wire.len());
+    p.server.handle_eof(p.now);
+    assert!(
+        !p.server.is_closed(),
+        "input taken is still to be processed"
+    );
+    let mut ev = Vec::new();
+    collect(&mut p.server, &mut ev);
+    let got: Vec<u32> = ev
+        .iter()
+        .filter(|g| matches!(g.ev, Event::Message { .. }))
+        .map(|g| u32::from_le_bytes(g.payload[..].try_into().unwrap()))
+        .collect();
+    assert_eq!(got, (0..100).collect::<Vec<_>>(), "every message, in order");
+    let info = closed(&ev).expect("closed once the input was used up");
+    assert_eq!(
+        (info.kind, info.code),
+        (CloseKind::Graceful, ErrorCode::NO_ERROR)
+    );
+    assert!(p.server.is_closed());
+}
