@@ -125,11 +125,21 @@ impl Handle {
 
     /// Publishes on a topic, waiting for queue room.
     pub fn publish<'a>(&'a self, topic: &'a str, payload: &'a [u8]) -> SendFuture<'a> {
+        self.publish_with(topic, payload, Priority::Normal)
+    }
+
+    /// [`publish`](Self::publish) at a chosen priority.
+    pub fn publish_with<'a>(
+        &'a self,
+        topic: &'a str,
+        payload: &'a [u8],
+        prio: Priority,
+    ) -> SendFuture<'a> {
         SendFuture {
             handle: self,
             topic: Some(topic),
             payload,
-            prio: Priority::Normal,
+            prio,
         }
     }
 
@@ -148,13 +158,26 @@ impl Handle {
         payload: &[u8],
         timeout: Option<Duration>,
     ) -> RequestFuture {
+        self.request_with(subject, payload, timeout, Priority::Normal)
+    }
+
+    /// [`request`](Self::request) at a chosen transmit priority (the responder
+    /// answers at the priority it chooses).
+    pub fn request_with(
+        &self,
+        subject: &[u8],
+        payload: &[u8],
+        timeout: Option<Duration>,
+        prio: Priority,
+    ) -> RequestFuture {
         let mut st = lock(&self.shared);
-        let state = match issue(&mut st, subject, payload, timeout, None) {
+        let state = match issue(&mut st, subject, payload, timeout, prio, None) {
             Ok(id) => ReqState::Waiting(id),
             Err(Error::Blocked) => ReqState::Issue {
                 subject: Bytes::copy_from_slice(subject),
                 payload: Bytes::copy_from_slice(payload),
                 timeout,
+                prio,
             },
             Err(e) => ReqState::Failed(e),
         };
@@ -346,6 +369,7 @@ enum ReqState {
         subject: Bytes,
         payload: Bytes,
         timeout: Option<Duration>,
+        prio: Priority,
     },
     Waiting(RequestId),
     /// Refused when made; reported at the first poll.
@@ -359,15 +383,14 @@ fn issue(
     subject: &[u8],
     payload: &[u8],
     timeout: Option<Duration>,
+    prio: Priority,
     waker: Option<&Waker>,
 ) -> Result<RequestId, Error> {
     if st.closed.is_some() {
         return Err(Error::Closed);
     }
     let now: Instant = st.now();
-    let id = st
-        .conn
-        .request(now, subject, payload, timeout, Priority::Normal)?;
+    let id = st.conn.request(now, subject, payload, timeout, prio)?;
     st.responses.insert(
         id,
         Slot {
@@ -396,7 +419,8 @@ impl Future for RequestFuture {
                 subject,
                 payload,
                 timeout,
-            } => match issue(&mut st, &subject, &payload, timeout, Some(cx.waker())) {
+                prio,
+            } => match issue(&mut st, &subject, &payload, timeout, prio, Some(cx.waker())) {
                 Ok(id) => {
                     this.state = ReqState::Waiting(id);
                     return Poll::Pending;
@@ -409,6 +433,7 @@ impl Future for RequestFuture {
                         subject,
                         payload,
                         timeout,
+                        prio,
                     };
                     return Poll::Pending;
                 }
@@ -520,16 +545,25 @@ pub struct IncomingRequest {
 
 impl IncomingRequest {
     /// Answers the request. `UnknownId` if the requester cancelled it meanwhile.
-    pub fn respond(mut self, outcome: Outcome, message: &str, payload: &[u8]) -> Result<(), Error> {
+    pub fn respond(self, outcome: Outcome, message: &str, payload: &[u8]) -> Result<(), Error> {
+        self.respond_with(outcome, message, payload, Priority::Normal)
+    }
+
+    /// [`respond`](Self::respond) at a chosen transmit priority.
+    pub fn respond_with(
+        mut self,
+        outcome: Outcome,
+        message: &str,
+        payload: &[u8],
+        prio: Priority,
+    ) -> Result<(), Error> {
         let shared = self.shared.take().ok_or(Error::Closed)?;
         let mut st = lock(&shared);
         st.live_requests.remove(&self.id);
         if st.cancelled.remove(&self.id) {
             return Err(Error::UnknownId);
         }
-        let r = st
-            .conn
-            .respond(self.id, outcome, message, payload, Priority::Normal);
+        let r = st.conn.respond(self.id, outcome, message, payload, prio);
         st.wake_driver();
         r
     }

@@ -9,7 +9,7 @@ use core::task::{Context, Poll, Waker};
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
-use weft_core::config::OverflowPolicy;
+use weft_core::config::{OverflowPolicy, Priority};
 use weft_core::conn::{CloseKind, Outcome};
 use weft_core::error::Error;
 
@@ -605,4 +605,35 @@ fn the_server_application_publishes_and_broadcasts_through_the_hub() {
         .filter(|c| poll_once(&mut c.next_message()).is_ready())
         .count();
     assert_eq!(got, 1, "exactly one connection was chosen");
+}
+
+#[test]
+fn publish_and_request_take_a_priority() {
+    let hub = Hub::new(Default::default());
+    let (mut net, [c1, c2], [s1, _s2]) = Net::hub_pair(&hub, Config::default());
+    net.run(c1.connected()).unwrap();
+    net.run(c2.connected()).unwrap();
+    let mut sub = net
+        .run(c2.subscribe("t", None, OverflowPolicy::Wait))
+        .unwrap();
+    // Queued together, the urgent one is transmitted first.
+    net.run(c1.publish_with("t", b"low", Priority::Low))
+        .unwrap();
+    net.run(c1.publish_with("t", b"urgent", Priority::Urgent))
+        .unwrap();
+    let order: Vec<Vec<u8>> = (0..2)
+        .map(|_| net.run(sub.next_delivery()).unwrap().payload.to_vec())
+        .collect();
+    assert_eq!(order, vec![b"urgent".to_vec(), b"low".to_vec()]);
+    // request_with and respond_with go through at their priorities (the order
+    // across a message and a request is not observable from the handles).
+    c1.try_send(b"bulk").unwrap();
+    let mut reply = Box::pin(c1.request_with(b"q", b"", None, Priority::High));
+    assert!(poll_once(&mut reply).is_pending());
+    net.pump();
+    let req = net.run(s1.next_request()).unwrap();
+    req.respond_with(Outcome::Ok, "", b"a", Priority::Urgent)
+        .unwrap();
+    assert_eq!(&net.run(reply).unwrap().payload[..], b"a");
+    assert_eq!(&net.run(s1.next_message()).unwrap()[..], b"bulk");
 }
