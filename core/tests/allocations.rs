@@ -8,7 +8,8 @@
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use weft_core::conn::{Connection, Event, Outcome};
-use weft_core::{Config, Instant, Priority, Role};
+use weft_core::testing::Pair;
+use weft_core::{Priority, Role};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -19,109 +20,80 @@ fn allocs() -> u64 {
     (s.allocations + s.reallocations) as u64
 }
 
-struct Pair {
-    client: Connection,
-    server: Connection,
-    buf: Vec<u8>,
+/// The shared in-memory [`Pair`] with its wire copies off (they grow without
+/// bound), driven by a drain that echoes requests and counts what arrives, copying
+/// nothing out: the test's own bookkeeping allocates nothing.
+struct Echo {
+    pair: Pair,
     reply: Vec<u8>,
 }
 
-const NOW: Instant = Instant::ZERO;
+/// What one drive delivered: one-way messages at the server, responses at the client.
+#[derive(Default)]
+struct Counts {
+    messages: usize,
+    responses: usize,
+}
 
-impl Pair {
-    fn connected() -> Pair {
-        let mut p = Pair {
-            client: Connection::new(Role::Client, Config::default(), NOW, [1; 32]),
-            server: Connection::new(Role::Server, Config::default(), NOW, [2; 32]),
-            buf: vec![0u8; 256 << 10],
+impl Echo {
+    fn connected() -> Echo {
+        let mut pair = Pair::connected();
+        pair.keep_wire = false;
+        Echo {
+            pair,
             reply: Vec::with_capacity(64),
-        };
-        for _ in 0..16 {
-            p.pump_to_server();
-            p.pump_to_client();
         }
-        assert!(p.client.is_established() && p.server.is_established());
-        p
     }
 
-    /// Client bytes into the server; the server echoes requests and counts
-    /// messages.
-    fn pump_to_server(&mut self) -> usize {
-        let mut got = 0;
-        loop {
-            let n = self.client.poll_transmit(NOW, &mut self.buf);
-            if n == 0 {
-                break;
-            }
-            let mut off = 0;
-            while off < n {
-                off += self.server.handle_input(NOW, &self.buf[off..n]);
-                while let Some(ev) = self.server.poll_event() {
-                    match ev {
-                        Event::Message { data } => {
-                            got += self.server.data(data).map_or(0, |d| d.payload.len().min(1));
-                        }
-                        Event::Request { id, data, .. } => {
-                            self.reply.clear();
-                            let d = self.server.data(data).expect("request data");
-                            self.reply.extend_from_slice(d.payload);
-                            self.server
-                                .respond(id, Outcome::Ok, "", &self.reply, Priority::Normal)
-                                .expect("respond");
-                        }
-                        _ => {}
+    fn drive(&mut self) -> Counts {
+        let mut n = Counts::default();
+        let reply = &mut self.reply;
+        self.pair.drive_with(&mut |role, c: &mut Connection, _| {
+            while let Some(ev) = c.poll_event() {
+                match (role, ev) {
+                    (Role::Server, Event::Message { data }) => {
+                        n.messages += c.data(data).map_or(0, |d| d.payload.len().min(1));
                     }
-                }
-            }
-        }
-        while self.client.poll_event().is_some() {}
-        got
-    }
-
-    /// Server bytes into the client; counts responses.
-    fn pump_to_client(&mut self) -> usize {
-        let mut got = 0;
-        loop {
-            let n = self.server.poll_transmit(NOW, &mut self.buf);
-            if n == 0 {
-                break;
-            }
-            let mut off = 0;
-            while off < n {
-                off += self.client.handle_input(NOW, &self.buf[off..n]);
-                while let Some(ev) = self.client.poll_event() {
-                    if let Event::Response { outcome, .. } = ev {
+                    (Role::Server, Event::Request { id, data, .. }) => {
+                        reply.clear();
+                        reply.extend_from_slice(c.data(data).expect("request data").payload);
+                        c.respond(id, Outcome::Ok, "", reply, Priority::Normal)
+                            .expect("respond");
+                    }
+                    (Role::Client, Event::Response { outcome, .. }) => {
                         assert_eq!(outcome, Outcome::Ok);
-                        got += 1;
+                        n.responses += 1;
                     }
+                    _ => {}
                 }
             }
-        }
-        while self.server.poll_event().is_some() {}
-        got
+        });
+        n
     }
 
     fn round_trip(&mut self, payload: &[u8]) {
-        self.client
+        let now = self.pair.now;
+        self.pair
+            .client
             .request(
-                NOW,
+                now,
                 b"echo",
                 payload,
                 Some(core::time::Duration::from_secs(5)),
                 Priority::Normal,
             )
             .expect("request");
-        self.pump_to_server();
-        assert_eq!(self.pump_to_client(), 1, "one response per round trip");
+        assert_eq!(self.drive().responses, 1, "one response per round trip");
     }
 
     fn burst(&mut self, payload: &[u8], n: usize) {
         for _ in 0..n {
-            self.client
+            self.pair
+                .client
                 .send_message(payload, Priority::Normal)
                 .expect("send");
         }
-        assert_eq!(self.pump_to_server(), n);
+        assert_eq!(self.drive().messages, n);
     }
 }
 
@@ -130,7 +102,7 @@ impl Pair {
 #[test]
 fn steady_state_messages_and_round_trips_allocate_nothing() {
     let payload = [7u8; 64];
-    let mut p = Pair::connected();
+    let mut p = Echo::connected();
     // Warm-up: queues, tables and buffers reach their working sizes (one growth
     // still happens between the 100th and the 1,000th round trip).
     for _ in 0..100 {
